@@ -1,0 +1,1 @@
+"""Berth control plane: REST API, desired state in PostgreSQL."""

@@ -1,0 +1,67 @@
+"""create_app(): the FastAPI application and its lifespan resources."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis
+from fastapi import FastAPI
+
+from controlplane.blueprints.endpoints import router as blueprints_router
+from controlplane.db import make_engine, make_sessionmaker
+from controlplane.errors import install_error_handlers
+from controlplane.health.endpoints import router as health_router
+from controlplane.logging import configure_logging
+from controlplane.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from controlplane.plans.endpoints import router as plans_router
+from controlplane.queue import TaskQueue
+from controlplane.security.crypto import SecretBox
+from controlplane.settings import Settings, get_settings
+from controlplane.tenants.endpoints import router as tenants_router
+from provisioner.celery_app import make_celery
+from provisioner.runtime.docker import DockerBackend
+
+
+def _redis_client(url: str) -> redis.Redis:
+    if url.startswith("unix://"):
+        return redis.Redis(unix_socket_path=url[len("unix://"):], socket_timeout=2,
+                           socket_connect_timeout=2)
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API. Resources (engine, Redis, Celery, Docker) live in the lifespan."""
+    settings = settings or get_settings()
+    settings.check_production_safety()
+    configure_logging(settings.log_level, settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.require_database_url())
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.redis = _redis_client(settings.require_redis_url())
+        app.state.queue = TaskQueue(make_celery(settings))
+        app.state.backend = DockerBackend(network=settings.tenant_network)
+        app.state.box = SecretBox(settings.resolved_secret_key())
+        app.state.admin_token = settings.resolved_admin_token()
+        try:
+            yield
+        finally:
+            await engine.dispose()
+            app.state.redis.close()
+
+    app = FastAPI(
+        title="Berth",
+        version="0.1.0",
+        description="Control plane for per-tenant containers.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    for router in (health_router, tenants_router, blueprints_router, plans_router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,1 @@
+"""Blueprints: versions of the operator's runtime image."""

@@ -1,0 +1,10 @@
+"""ORM models, one file per table."""
+
+from controlplane.models.audit import AuditEvent
+from controlplane.models.base import Base
+from controlplane.models.blueprint import Blueprint
+from controlplane.models.plan import Plan
+from controlplane.models.secret import TenantSecret
+from controlplane.models.tenant import Tenant
+
+__all__ = ["AuditEvent", "Base", "Blueprint", "Plan", "Tenant", "TenantSecret"]

@@ -1,0 +1,1 @@
+"""Plans: default resource limits and what a tenant may ask for."""

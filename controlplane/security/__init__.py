@@ -1,0 +1,1 @@
+"""Authentication, scopes and encryption of secrets at rest."""

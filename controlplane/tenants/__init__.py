@@ -1,0 +1,1 @@
+"""Tenants: signup, changes, deletion and secrets."""

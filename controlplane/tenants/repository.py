@@ -1,0 +1,163 @@
+"""All tenant and secret queries."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Select, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from controlplane.models import Tenant, TenantSecret
+from controlplane.models.base import utcnow
+
+
+class TenantRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get_live(self, slug: str, *, for_update: bool = False) -> Tenant | None:
+        """The tenant with this slug that has not finished deletion."""
+        stmt = select(Tenant).where(Tenant.slug == slug, Tenant.deleted_at.is_(None))
+        if for_update:
+            stmt = stmt.with_for_update()
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def get(self, tenant_id: uuid.UUID, *, for_update: bool = False) -> Tenant | None:
+        stmt = select(Tenant).where(Tenant.id == tenant_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def page(
+        self,
+        *,
+        limit: int,
+        state: str | None = None,
+        after: tuple[datetime, uuid.UUID] | None = None,
+    ) -> Sequence[Tenant]:
+        """Live tenants ordered by (created_at, id), keyset-paginated."""
+        stmt: Select[tuple[Tenant]] = select(Tenant).where(Tenant.deleted_at.is_(None))
+        if state is not None:
+            stmt = stmt.where(Tenant.state == state)
+        if after is not None:
+            stmt = stmt.where(tuple_(Tenant.created_at, Tenant.id) > tuple_(*after))
+        stmt = stmt.order_by(Tenant.created_at, Tenant.id).limit(limit)
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def lagging(self, *, stale_before: datetime, limit: int = 500) -> Sequence[Tenant]:
+        """Live tenants whose observed state has not caught up with the desired state.
+
+        `stale_before` skips rows touched very recently, whose task is still in flight.
+        """
+        stmt = (
+            select(Tenant)
+            .where(
+                Tenant.deleted_at.is_(None),
+                Tenant.state.in_(("pending", "provisioning", "deleting")),
+                Tenant.state_changed_at < stale_before,
+            )
+            .order_by(Tenant.state_changed_at)
+            .limit(limit)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def secret_names(self, tenant_id: uuid.UUID) -> list[str]:
+        stmt = (
+            select(TenantSecret.name)
+            .where(TenantSecret.tenant_id == tenant_id)
+            .order_by(TenantSecret.name)
+        )
+        return list((await self.session.execute(stmt)).scalars().all())
+
+    async def secret_names_for(self, tenant_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+        if not tenant_ids:
+            return {}
+        stmt = (
+            select(TenantSecret.tenant_id, TenantSecret.name)
+            .where(TenantSecret.tenant_id.in_(tenant_ids))
+            .order_by(TenantSecret.name)
+        )
+        out: dict[uuid.UUID, list[str]] = {tid: [] for tid in tenant_ids}
+        for tid, name in (await self.session.execute(stmt)).all():
+            out[tid].append(name)
+        return out
+
+    async def secrets(self, tenant_id: uuid.UUID) -> Sequence[TenantSecret]:
+        stmt = (
+            select(TenantSecret)
+            .where(TenantSecret.tenant_id == tenant_id)
+            .order_by(TenantSecret.name)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def secret(self, tenant_id: uuid.UUID, name: str) -> TenantSecret | None:
+        stmt = select(TenantSecret).where(
+            TenantSecret.tenant_id == tenant_id, TenantSecret.name == name
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    def add(self, obj: Tenant | TenantSecret) -> None:
+        self.session.add(obj)
+
+    async def delete_secret(self, secret: TenantSecret) -> None:
+        await self.session.delete(secret)
+
+    async def set_observed(
+        self,
+        tenant_id: uuid.UUID,
+        *,
+        generation: int,
+        state: str,
+        reason: str | None,
+        container_id: str | None = None,
+        container_name: str | None = None,
+        observed_generation: int | None = None,
+    ) -> bool:
+        """Record what the provisioner saw, unless the desired state moved on meanwhile.
+
+        The generation check is the fence: a task that acted on an old generation
+        must not overwrite the result of the newer one.
+        """
+        values: dict[str, object] = {
+            "state": state,
+            "state_reason": reason,
+            "state_changed_at": utcnow(),
+        }
+        if container_id is not None or state in ("failed",):
+            values["container_id"] = container_id
+            values["container_name"] = container_name
+        if observed_generation is not None:
+            values["observed_generation"] = observed_generation
+        stmt = (
+            update(Tenant)
+            .where(
+                Tenant.id == tenant_id,
+                Tenant.generation == generation,
+                Tenant.desired_state == "running",
+                Tenant.deleted_at.is_(None),
+            )
+            .values(**values)
+        )
+        result = await self.session.execute(stmt)
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def mark_deleted(self, tenant_id: uuid.UUID) -> None:
+        await self.session.execute(
+            update(Tenant)
+            .where(Tenant.id == tenant_id, Tenant.desired_state == "deleted")
+            .values(
+                state="deleted",
+                state_reason=None,
+                deleted_at=utcnow(),
+                state_changed_at=utcnow(),
+                container_id=None,
+                container_name=None,
+            )
+        )
+
+    async def all_live(self) -> Sequence[Tenant]:
+        """Every tenant that exists (the reconciler's view of desired state)."""
+        stmt = select(Tenant).where(Tenant.deleted_at.is_(None))
+        return (await self.session.execute(stmt)).scalars().all()

@@ -1,0 +1,245 @@
+"""Tenant rules. Services never commit: the request's session does, then enqueues."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from controlplane.audit.service import record
+from controlplane.blueprints.repository import BlueprintRepository
+from controlplane.context import CONVERGE_TASK, Actor
+from controlplane.db import pending_jobs
+from controlplane.errors import Conflict, InvalidInput, NotFound
+from controlplane.models import Blueprint, Tenant, TenantSecret
+from controlplane.models.base import utcnow
+from controlplane.plans.service import get_plan, resolve_limits
+from controlplane.security.crypto import SecretBox
+from controlplane.tenants.repository import TenantRepository
+from controlplane.tenants.schemas import TenantCreate, TenantUpdate
+from controlplane.validation import Limits
+
+
+def _converge(session: AsyncSession, tenant: Tenant) -> None:
+    pending_jobs(session).add(CONVERGE_TASK, str(tenant.id))
+
+
+async def _blueprint_for_signup(session: AsyncSession, version: str | None) -> Blueprint:
+    repo = BlueprintRepository(session)
+    if version is not None:
+        blueprint = await repo.get(version)
+        if blueprint is None:
+            raise InvalidInput(
+                f"unknown blueprint version '{version}'", field="blueprint_version"
+            )
+        return blueprint
+    current = await repo.current()
+    if current is None:
+        raise Conflict("no blueprint is registered yet; POST /blueprints first")
+    return current
+
+
+def _check_no_overlap(env: dict[str, str], secret_names: Sequence[str]) -> None:
+    for name in secret_names:
+        if name in env:
+            raise InvalidInput(f"'{name}' is both an env variable and a secret", field=f"env.{name}")
+
+
+async def signup(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    data: TenantCreate,
+    box: SecretBox,
+    default_plan: str,
+) -> Tenant:
+    """Create a tenant and queue its provisioning. A taken slug is a 409."""
+    repo = TenantRepository(session)
+    existing = await repo.get_live(data.slug)
+    if existing is not None:
+        raise Conflict(f"slug '{data.slug}' is taken", field="slug")
+    plan = await get_plan(session, name=data.plan or default_plan)
+    blueprint = await _blueprint_for_signup(session, data.blueprint_version)
+    limits = resolve_limits(plan=plan, blueprint=blueprint, requested=data.limits)
+    _check_no_overlap(data.env, list(data.secrets))
+
+    tenant = Tenant(
+        id=uuid.uuid4(),
+        slug=data.slug,
+        plan=plan.name,
+        blueprint_version=blueprint.version,
+        env=dict(data.env),
+        cpu=limits.cpu,
+        memory_mb=limits.memory_mb,
+        pids=limits.pids,
+        desired_state="running",
+        keep_data=False,
+        generation=1,
+        state="pending",
+        observed_generation=0,
+    )
+    repo.add(tenant)
+    try:
+        # Flush now so a racing signup for the same slug surfaces as a 409 here,
+        # not as a failed commit after the endpoint has returned.
+        await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"slug '{data.slug}' is taken", field="slug") from exc
+    for name, value in data.secrets.items():
+        repo.add(TenantSecret(tenant_id=tenant.id, name=name, ciphertext=box.encrypt(value)))
+    record(
+        session,
+        actor=actor.key_id,
+        request_id=actor.request_id,
+        action="tenant.signup",
+        target=f"tenant:{tenant.slug}",
+        detail={"plan": plan.name, "blueprint": blueprint.version,
+                "secrets": sorted(data.secrets)},
+    )
+    _converge(session, tenant)
+    return tenant
+
+
+async def get_live(session: AsyncSession, *, slug: str, for_update: bool = False) -> Tenant:
+    tenant = await TenantRepository(session).get_live(slug, for_update=for_update)
+    if tenant is None:
+        raise NotFound(f"tenant '{slug}' not found")
+    return tenant
+
+
+async def _get_mutable(session: AsyncSession, slug: str) -> Tenant:
+    tenant = await get_live(session, slug=slug, for_update=True)
+    if tenant.desired_state == "deleted":
+        raise Conflict(f"tenant '{slug}' is being deleted")
+    return tenant
+
+
+def _bump(tenant: Tenant) -> None:
+    tenant.generation += 1
+    if tenant.state in ("running", "failed"):
+        _set_state(tenant, "pending", "configuration changed")
+
+
+def _set_state(tenant: Tenant, state: str, reason: str | None) -> None:
+    tenant.state = state
+    tenant.state_reason = reason
+    tenant.state_changed_at = utcnow()
+
+
+async def update(
+    session: AsyncSession, *, actor: Actor, slug: str, data: TenantUpdate
+) -> Tenant:
+    """Change plan, env or limits; the container is recreated with them."""
+    tenant = await _get_mutable(session, slug)
+    changed: list[str] = []
+    if data.plan is not None or data.limits is not None:
+        plan = await get_plan(session, name=data.plan or tenant.plan)
+        blueprint = await BlueprintRepository(session).get(tenant.blueprint_version)
+        assert blueprint is not None
+        requested = data.limits
+        if requested is not None and data.plan in (None, tenant.plan):
+            # A limits-only change keeps the limits it does not name.
+            requested = Limits(
+                cpu=requested.cpu if requested.cpu is not None else tenant.cpu,
+                memory_mb=(
+                    requested.memory_mb if requested.memory_mb is not None else tenant.memory_mb
+                ),
+                pids=requested.pids if requested.pids is not None else tenant.pids,
+            )
+        limits = resolve_limits(plan=plan, blueprint=blueprint, requested=requested)
+        if plan.name != tenant.plan:
+            tenant.plan = plan.name
+            changed.append("plan")
+        if (limits.cpu, limits.memory_mb, limits.pids) != (
+            tenant.cpu, tenant.memory_mb, tenant.pids
+        ):
+            tenant.cpu, tenant.memory_mb, tenant.pids = limits.cpu, limits.memory_mb, limits.pids
+            changed.append("limits")
+    if data.env is not None and data.env != tenant.env:
+        _check_no_overlap(data.env, await TenantRepository(session).secret_names(tenant.id))
+        tenant.env = dict(data.env)
+        changed.append("env")
+    if changed:
+        _bump(tenant)
+        record(
+            session, actor=actor.key_id, request_id=actor.request_id, action="tenant.update",
+            target=f"tenant:{slug}", detail={"changed": changed},
+        )
+        _converge(session, tenant)
+    return tenant
+
+
+async def delete(session: AsyncSession, *, actor: Actor, slug: str, keep_data: bool) -> Tenant:
+    """Mark the tenant for deletion; the worker removes its container (and volume)."""
+    tenant = await get_live(session, slug=slug, for_update=True)
+    tenant.desired_state = "deleted"
+    tenant.keep_data = keep_data
+    _set_state(tenant, "deleting", None)
+    record(
+        session, actor=actor.key_id, request_id=actor.request_id, action="tenant.delete",
+        target=f"tenant:{slug}", detail={"keep_data": keep_data},
+    )
+    _converge(session, tenant)
+    return tenant
+
+
+async def list_page(
+    session: AsyncSession,
+    *,
+    limit: int,
+    state: str | None,
+    after: tuple[datetime, uuid.UUID] | None,
+) -> Sequence[Tenant]:
+    return await TenantRepository(session).page(limit=limit, state=state, after=after)
+
+
+async def secret_names(session: AsyncSession, *, tenants: Sequence[Tenant]) -> dict[uuid.UUID, list[str]]:
+    return await TenantRepository(session).secret_names_for([t.id for t in tenants])
+
+
+async def list_secrets(session: AsyncSession, *, slug: str) -> Sequence[TenantSecret]:
+    tenant = await get_live(session, slug=slug)
+    return await TenantRepository(session).secrets(tenant.id)
+
+
+async def put_secret(
+    session: AsyncSession, *, actor: Actor, slug: str, name: str, value: str, box: SecretBox
+) -> TenantSecret:
+    """Create or replace a secret; the container is recreated to receive it."""
+    tenant = await _get_mutable(session, slug)
+    if name in tenant.env:
+        raise InvalidInput(f"'{name}' is already an env variable", field="name")
+    repo = TenantRepository(session)
+    secret = await repo.secret(tenant.id, name)
+    if secret is None:
+        secret = TenantSecret(tenant_id=tenant.id, name=name, ciphertext=box.encrypt(value))
+        repo.add(secret)
+    else:
+        secret.ciphertext = box.encrypt(value)
+        secret.updated_at = utcnow()
+    _bump(tenant)
+    record(
+        session, actor=actor.key_id, request_id=actor.request_id, action="secret.put",
+        target=f"tenant:{slug}", detail={"name": name},
+    )
+    _converge(session, tenant)
+    await session.flush()
+    return secret
+
+
+async def delete_secret(session: AsyncSession, *, actor: Actor, slug: str, name: str) -> None:
+    tenant = await _get_mutable(session, slug)
+    repo = TenantRepository(session)
+    secret = await repo.secret(tenant.id, name)
+    if secret is None:
+        raise NotFound(f"secret '{name}' not found")
+    await repo.delete_secret(secret)
+    _bump(tenant)
+    record(
+        session, actor=actor.key_id, request_id=actor.request_id, action="secret.delete",
+        target=f"tenant:{slug}", detail={"name": name},
+    )
+    _converge(session, tenant)

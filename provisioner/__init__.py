@@ -1,0 +1,1 @@
+"""Berth provisioner: Celery tasks that make the Docker engine match PostgreSQL."""

@@ -1,0 +1,50 @@
+"""Celery configuration and beat schedule."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from controlplane.settings import Settings, get_settings
+
+
+def broker_url(redis_url: str) -> str:
+    """Celery's spelling of a Redis URL: unix:///p becomes redis+socket:///p."""
+    if redis_url.startswith("unix://"):
+        return "redis+socket://" + redis_url[len("unix://"):]
+    return redis_url
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery("berth", broker=broker_url(settings.require_redis_url()))
+    app.conf.update(
+        task_default_queue="berth",
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        # A task is acknowledged only once it has finished, and a task whose worker
+        # died is handed to another worker: tasks are idempotent, so re-running is safe.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_transport_options={
+            "visibility_timeout": settings.task_visibility_timeout,
+            "socket_timeout": 5,
+            "socket_connect_timeout": 5,
+        },
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        beat_schedule={
+            "reconcile": {
+                "task": "berth.reconcile",
+                "schedule": settings.reconcile_interval,
+                # A sweep older than one interval is superseded by the next one.
+                "options": {"expires": settings.reconcile_interval},
+            },
+        },
+    )
+    return app
+
+
+app = make_celery(get_settings()) if get_settings().redis_url else Celery("berth")

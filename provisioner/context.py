@@ -1,0 +1,74 @@
+"""Per-process resources for the worker: one event loop, engine, backend and key.
+
+Celery runs tasks on threads; they all submit coroutines to one background event
+loop, so the process holds one connection pool instead of one per thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from controlplane.db import make_engine, make_sessionmaker
+from controlplane.security.crypto import SecretBox
+from controlplane.settings import Settings, get_settings
+from provisioner.runtime.base import RuntimeBackend
+from provisioner.runtime.docker import DockerBackend
+
+T = TypeVar("T")
+
+
+@dataclass
+class WorkerContext:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    backend: RuntimeBackend
+    box: SecretBox
+
+
+class _LoopThread:
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        # Docker SDK calls run in this pool; the default (cores + 4) is too small
+        # for a wave of tenants on a 2-core host.
+        self.loop.set_default_executor(ThreadPoolExecutor(max_workers=64))
+        self.thread = threading.Thread(target=self.loop.run_forever, name="berth-loop", daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+
+_lock = threading.Lock()
+_loop: _LoopThread | None = None
+_ctx: WorkerContext | None = None
+
+
+def build_context(settings: Settings) -> WorkerContext:
+    engine = make_engine(settings.require_database_url(), pool_size=10, max_overflow=20)
+    return WorkerContext(
+        settings=settings,
+        engine=engine,
+        sessionmaker=make_sessionmaker(engine),
+        backend=DockerBackend(network=settings.tenant_network),
+        box=SecretBox(settings.resolved_secret_key()),
+    )
+
+
+def run(coro_factory: Any) -> Any:
+    """Run `coro_factory(ctx)` on the process's loop and return its result."""
+    global _loop, _ctx
+    with _lock:
+        if _loop is None:
+            _loop = _LoopThread()
+        if _ctx is None:
+            _ctx = build_context(get_settings())
+    loop, ctx = _loop, _ctx
+    return loop.run(coro_factory(ctx))

@@ -1,0 +1,35 @@
+"""Per-tenant mutual exclusion with PostgreSQL advisory locks.
+
+A session-level advisory lock lives exactly as long as its connection: a worker
+killed with SIGKILL drops its connection and so its locks, with no TTL to tune.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+def lock_key(tenant_id: uuid.UUID) -> int:
+    return int.from_bytes(tenant_id.bytes[:8], "big", signed=True)
+
+
+@asynccontextmanager
+async def tenant_lock(engine: AsyncEngine, tenant_id: uuid.UUID) -> AsyncIterator[bool]:
+    """Yield True if this task now owns the tenant, False if another task does."""
+    key = lock_key(tenant_id)
+    async with engine.connect() as conn:
+        got = bool(
+            (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})).scalar()
+        )
+        await conn.commit()
+        try:
+            yield got
+        finally:
+            if got:
+                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                await conn.commit()

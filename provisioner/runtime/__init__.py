@@ -1,0 +1,1 @@
+"""Runtime backends: the small contract Berth needs from a container engine."""

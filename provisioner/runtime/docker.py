@@ -1,0 +1,297 @@
+"""DockerBackend: the runtime contract over the Docker SDK's low-level API client.
+
+The low-level client is used on purpose: `containers.list()` in the high-level API
+inspects every container (one call each), where `api.containers()` is one call.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import docker
+import requests
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.types import LogConfig, Mount
+
+from provisioner.runtime.base import (
+    ContainerInfo,
+    ContainerSpec,
+    EngineUnavailable,
+    ImageMissing,
+    NameConflict,
+    RuntimeBackend,
+    RuntimeBackendError,
+)
+from provisioner.spec import LABEL_GENERATION
+
+MUTATING = ("POST", "PUT", "DELETE")
+
+
+class CountingAPIClient(docker.APIClient):
+    """An APIClient that counts engine calls by HTTP method (for tests and benchmarks)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.calls: Counter[str] = Counter()
+        self._calls_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def _count(self, method: str) -> None:
+        with self._calls_lock:
+            self.calls[method] += 1
+
+    def _get(self, url: str, **kwargs: Any) -> Any:
+        self._count("GET")
+        return super()._get(url, **kwargs)
+
+    def _post(self, url: str, **kwargs: Any) -> Any:
+        self._count("POST")
+        return super()._post(url, **kwargs)
+
+    def _put(self, url: str, **kwargs: Any) -> Any:
+        self._count("PUT")
+        return super()._put(url, **kwargs)
+
+    def _delete(self, url: str, **kwargs: Any) -> Any:
+        self._count("DELETE")
+        return super()._delete(url, **kwargs)
+
+    def mutating_calls(self) -> int:
+        return sum(self.calls[m] for m in MUTATING)
+
+
+def _translate(exc: Exception, what: str) -> RuntimeBackendError:
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        return EngineUnavailable(f"Docker engine unreachable during {what}")
+    if isinstance(exc, ImageNotFound):
+        return ImageMissing(f"{what}: {exc.explanation}")
+    if isinstance(exc, APIError):
+        return RuntimeBackendError(f"{what}: {exc.explanation or exc}")
+    return RuntimeBackendError(f"{what}: {exc}")
+
+
+def _info_from_inspect(data: dict[str, Any], network: str | None) -> ContainerInfo:
+    state = data.get("State") or {}
+    networks = (data.get("NetworkSettings") or {}).get("Networks") or {}
+    ip = None
+    if network and network in networks:
+        ip = networks[network].get("IPAddress") or None
+    elif networks:
+        ip = next(iter(networks.values())).get("IPAddress") or None
+    health = (state.get("Health") or {}).get("Status")
+    return ContainerInfo(
+        id=data["Id"],
+        name=data.get("Name", "").lstrip("/"),
+        labels=(data.get("Config") or {}).get("Labels") or {},
+        state=state.get("Status", "unknown"),
+        ip=ip,
+        health=health,
+        exit_code=state.get("ExitCode"),
+        oom_killed=bool(state.get("OOMKilled")),
+        restart_count=int(data.get("RestartCount") or 0),
+        started_at=state.get("StartedAt"),
+    )
+
+
+def _info_from_list(item: dict[str, Any], network: str | None) -> ContainerInfo:
+    networks = (item.get("NetworkSettings") or {}).get("Networks") or {}
+    ip = None
+    if network and network in networks:
+        ip = networks[network].get("IPAddress") or None
+    status = item.get("Status") or ""
+    health = None
+    for word in ("healthy", "unhealthy", "starting"):
+        if f"({word})" in status or f"(health: {word})" in status:
+            health = word
+    names = item.get("Names") or [""]
+    return ContainerInfo(
+        id=item["Id"],
+        name=names[0].lstrip("/"),
+        labels=item.get("Labels") or {},
+        state=item.get("State", "unknown"),
+        ip=ip,
+        health=health,
+    )
+
+
+class DockerBackend(RuntimeBackend):
+    """Tenant containers on one Docker engine."""
+
+    def __init__(self, client: CountingAPIClient | None = None, *, network: str | None = None):
+        self.api = client or CountingAPIClient(
+            version="auto", timeout=60, **docker.utils.kwargs_from_env()
+        )
+        self.network = network
+        self._networks_ready: set[str] = set()
+
+    def ping(self) -> None:
+        try:
+            self.api.ping()
+        except (DockerException, requests.exceptions.RequestException) as exc:
+            raise EngineUnavailable("Docker engine does not answer") from exc
+
+    def ensure_network(
+        self, name: str, *, labels: Mapping[str, str], internal: bool = False
+    ) -> None:
+        if name in self._networks_ready:
+            return
+        try:
+            if not self.api.networks(names=[name]):
+                try:
+                    self.api.create_network(
+                        name,
+                        driver="bridge",
+                        internal=internal,
+                        labels=dict(labels),
+                        options={"com.docker.network.bridge.enable_icc": "false"},
+                        check_duplicate=True,
+                    )
+                except APIError as exc:
+                    if exc.status_code != 409:
+                        raise
+        except (DockerException, requests.exceptions.RequestException) as exc:
+            raise _translate(exc, f"ensure network {name}") from exc
+        self._networks_ready.add(name)
+
+    def _ensure_volume(self, spec: ContainerSpec) -> None:
+        # Creating an existing named volume is a no-op that returns it.
+        self.api.create_volume(spec.volume, driver="local", labels=dict(spec.volume_labels))
+
+    def _create(self, spec: ContainerSpec) -> str:
+        uid, _, gid = spec.user.partition(":")
+        gid = gid or uid
+        host_config = self.api.create_host_config(
+            mounts=[Mount(target="/data", source=spec.volume, type="volume")],
+            tmpfs={
+                # uid/gid keep /tmp writable for the tenant user after a restart;
+                # without them Docker 20.10 re-creates it as root 0755.
+                "/tmp": f"rw,noexec,nosuid,nodev,size={spec.tmpfs_mb}m,"
+                f"uid={uid},gid={gid},mode=1777"
+            },
+            read_only=True,
+            mem_limit=f"{spec.memory_mb}m",
+            memswap_limit=f"{spec.memory_mb}m",
+            nano_cpus=int(spec.cpu * 1_000_000_000),
+            pids_limit=spec.pids,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges:true"],
+            restart_policy={"Name": "on-failure", "MaximumRetryCount": 5},
+            network_mode=spec.network,
+            ipc_mode="private",
+            log_config=LogConfig(type="json-file", config={"max-size": "10m", "max-file": "3"}),
+            **spec.extra,
+        )
+        created = self.api.create_container(
+            image=spec.image,
+            name=spec.name,
+            hostname=spec.hostname,
+            user=spec.user,
+            environment=dict(spec.env),
+            labels=dict(spec.labels),
+            host_config=host_config,
+        )
+        return str(created["Id"])
+
+    def ensure(self, spec: ContainerSpec) -> ContainerInfo:
+        try:
+            self.ensure_network(spec.network, labels={k: v for k, v in spec.volume_labels.items()
+                                                     if k in ("berth.managed", "berth.instance")})
+            self._ensure_volume(spec)
+            try:
+                container_id = self._create(spec)
+            except APIError as exc:
+                if exc.status_code != 409:
+                    raise
+                existing = self.inspect(spec.name)
+                if existing is None:
+                    raise
+                if existing.labels.get(LABEL_GENERATION) != spec.labels.get(LABEL_GENERATION):
+                    raise NameConflict(
+                        f"{spec.name} exists with generation "
+                        f"{existing.labels.get(LABEL_GENERATION)}"
+                    ) from exc
+                container_id = existing.id
+            self.api.start(container_id)
+            info = self.inspect(container_id)
+        except RuntimeBackendError:
+            raise
+        except (DockerException, requests.exceptions.RequestException) as exc:
+            raise _translate(exc, f"ensure {spec.name}") from exc
+        if info is None:
+            raise RuntimeBackendError(f"{spec.name} vanished right after start")
+        return info
+
+    def start(self, container_id: str) -> None:
+        try:
+            self.api.start(container_id)
+        except (DockerException, requests.exceptions.RequestException) as exc:
+            raise _translate(exc, f"start {container_id[:12]}") from exc
+
+    def remove(self, container_id: str) -> None:
+        try:
+            self.api.remove_container(container_id, force=True, v=False)
+        except NotFound:
+            return
+        except APIError as exc:
+            if exc.status_code in (404, 409):
+                return
+            raise _translate(exc, f"remove {container_id[:12]}") from exc
+        except (DockerException, requests.exceptions.RequestException) as exc:
+            raise _translate(exc, f"remove {container_id[:12]}") from exc
+
+    def remove_volume(self, name: str) -> None:
+        try:
+            self.api.remove_volume(name, force=True)
+        except NotFound:
+            return
+        except APIError as exc:
+            if exc.status_code == 404:
+                return
+            raise _translate(exc, f"remove volume {name}") from exc
+        except (DockerException, requests.exceptions.RequestException) as exc:
+            raise _translate(exc, f"remove volume {name}") from exc
+
+    def inspect(self, container_id: str) -> ContainerInfo | None:
+        try:
+            data = self.api.inspect_container(container_id)
+        except NotFound:
+            return None
+        except (DockerException, requests.exceptions.RequestException) as exc:
+            raise _translate(exc, f"inspect {container_id[:12]}") from exc
+        return _info_from_inspect(data, self.network)
+
+    def list(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        try:
+            items = self.api.containers(all=True, filters=filters)
+        except (DockerException, requests.exceptions.RequestException) as exc:
+            raise _translate(exc, "list containers") from exc
+        return [_info_from_list(item, self.network) for item in items]
+
+    def pause(self, container_id: str) -> None:
+        try:
+            self.api.pause(container_id)
+        except (DockerException, requests.exceptions.RequestException) as exc:
+            raise _translate(exc, f"pause {container_id[:12]}") from exc
+
+    def resume(self, container_id: str) -> None:
+        try:
+            self.api.unpause(container_id)
+        except (DockerException, requests.exceptions.RequestException) as exc:
+            raise _translate(exc, f"unpause {container_id[:12]}") from exc
+
+    def stats(self, container_id: str) -> dict[str, Any]:
+        try:
+            data: dict[str, Any] = self.api.stats(container_id, stream=False, one_shot=True)
+        except (DockerException, requests.exceptions.RequestException) as exc:
+            raise _translate(exc, f"stats {container_id[:12]}") from exc
+        return data
+
+    def events(self, labels: Mapping[str, str]) -> Iterator[dict[str, Any]]:
+        filters = {"type": ["container"], "label": [f"{k}={v}" for k, v in labels.items()]}
+        try:
+            yield from self.api.events(filters=filters, decode=True)
+        except (DockerException, requests.exceptions.RequestException) as exc:
+            raise _translate(exc, "events") from exc

@@ -1,0 +1,39 @@
+"""Thin Celery tasks: they take IDs and call the services."""
+
+from __future__ import annotations
+
+import uuid
+
+import structlog
+from celery import Task
+
+from provisioner import context
+from provisioner.celery_app import app
+from provisioner.provisioning import Outcome, converge
+from provisioner.reconcile import reconcile
+
+log = structlog.get_logger(__name__)
+
+# Retry countdowns stay far below the broker's visibility timeout, so a retried
+# task is never also redelivered as "lost".
+BUSY_RETRY_SECONDS = 1.0
+
+
+@app.task(name="berth.converge_tenant", bind=True, max_retries=300)
+def converge_tenant(self: Task, tenant_id: str) -> str:  # type: ignore[type-arg]
+    """Make tenant `tenant_id`'s containers match its desired state."""
+    outcome: Outcome = context.run(lambda ctx: converge(ctx, uuid.UUID(tenant_id)))
+    if outcome is Outcome.BUSY:
+        raise self.retry(countdown=BUSY_RETRY_SECONDS)
+    return outcome.value
+
+
+@app.task(name="berth.reconcile")
+def reconcile_task() -> dict[str, int]:
+    """Level-triggered sweep: re-drive every tenant whose world lags its desired state."""
+    result: dict[str, int] = context.run(lambda ctx: reconcile(ctx, enqueue=_enqueue))
+    return result
+
+
+def _enqueue(tenant_id: str) -> None:
+    converge_tenant.apply_async(args=[tenant_id])
