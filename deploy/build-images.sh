@@ -82,12 +82,16 @@ if ! docker buildx version >/dev/null 2>&1; then
 fi
 
 [ -n "$TMP_DIR" ] || TMP_DIR="$(mktemp -d)"
+# A content hash of the build inputs, so an edited entrypoint or Dockerfile
+# rebuilds stale images without --force.
+src_hash="$(cat "$SAMPLE_DIR/Dockerfile" "$SAMPLE_DIR/entrypoint.sh" | sha256sum | cut -c1-16)"
 for spec in "${IMAGES[@]}"; do
     IFS='|' read -r tag version broken <<<"$spec"
     ref="$REPO:$tag"
     old_id="$(docker image inspect -f '{{.Id}}' "$ref" 2>/dev/null || true)"
-    if [ -n "$old_id" ] && [ "$force" -eq 0 ]; then
-        echo "$ref: exists, skipped (use --force to rebuild)"
+    old_hash="$(docker image inspect -f '{{index .Config.Labels "berth.sample.hash"}}' "$ref" 2>/dev/null || true)"
+    if [ -n "$old_id" ] && [ "$force" -eq 0 ] && [ "$old_hash" = "$src_hash" ]; then
+        echo "$ref: up to date, skipped (use --force to rebuild)"
         continue
     fi
     log="$TMP_DIR/build-$tag.log"
@@ -95,6 +99,7 @@ for spec in "${IMAGES[@]}"; do
             --build-arg "VERSION=$version" \
             --build-arg "BROKEN=$broken" \
             --label "$MANAGED_LABEL" \
+            --label "berth.sample.hash=$src_hash" \
             -t "$ref" \
             "$SAMPLE_DIR" >"$log" 2>&1; then
         tail -n 30 "$log" >&2

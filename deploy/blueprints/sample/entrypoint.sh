@@ -69,6 +69,14 @@ on_term() {
 }
 trap on_term TERM INT
 
+# Test hook: SAMPLE_START_DELAY=<seconds> delays serving, to widen the window in
+# which a provision is in flight (used by crash-safety tests).
+case "${SAMPLE_START_DELAY:-}" in
+    '') ;;
+    *[!0-9]*) log "warning: SAMPLE_START_DELAY must be whole seconds" ;;
+    *) sleep "$SAMPLE_START_DELAY" ;;
+esac
+
 log "version $VERSION starting, state $state, listening on port $PORT"
 httpd -f -p "$PORT" -h "$DOCROOT" &
 child=$!

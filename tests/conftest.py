@@ -1,0 +1,136 @@
+"""Shared fixtures: a real stack per test process, the API in-process, real workers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, TypeVar
+
+import docker
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from controlplane.app import create_app
+from tests.fixtures.stack import ADMIN_TOKEN, CeleryWorker, Stack, start_stack, stop_stack
+
+T = TypeVar("T")
+
+
+@pytest.fixture(scope="session")
+def stack(worker_id: str) -> Iterator[Stack]:
+    s = start_stack(worker_id.replace("gw", "w"))
+    # Settings are read from the environment by worker processes and the app.
+    for key, value in s.env().items():
+        if key.startswith("BERTH_"):
+            os.environ[key] = value
+    try:
+        yield s
+    finally:
+        stop_stack(s)
+
+
+@pytest.fixture(scope="session")
+async def app(stack: Stack) -> AsyncIterator[FastAPI]:
+    application = create_app(stack.settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture(scope="session")
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://berth.test",
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30,
+    ) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+async def anon(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://berth.test") as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def worker(stack: Stack) -> CeleryWorker:
+    """The stack's long-lived Celery worker (a real process)."""
+    alive = [w for w in stack.workers if w.proc and w.proc.poll() is None]
+    return alive[0] if alive else stack.start_worker()
+
+
+@pytest.fixture
+def live_worker(stack: Stack, worker: CeleryWorker) -> CeleryWorker:
+    """A running worker, restarted if an earlier test killed it."""
+    if worker.proc is None or worker.proc.poll() is not None:
+        worker.start()
+    return worker
+
+
+@pytest.fixture(scope="session")
+def dock() -> Iterator[docker.DockerClient]:
+    client = docker.from_env()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def slug() -> str:
+    return "t" + uuid.uuid4().hex[:10]
+
+
+async def wait_until(
+    check: Callable[[], Awaitable[T | None]], *, timeout: float = 30.0, interval: float = 0.1,
+    what: str = "condition",
+) -> T:
+    """Poll `check` until it returns something truthy; fail with `what` on timeout."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+async def wait_state(
+    client: httpx.AsyncClient, slug: str, state: str, timeout: float = 40.0
+) -> dict[str, Any]:
+    async def check() -> dict[str, Any] | None:
+        r = await client.get(f"/tenants/{slug}")
+        body: dict[str, Any] = r.json()
+        return body if r.status_code == 200 and body["state"] == state else None
+
+    return await wait_until(check, timeout=timeout, what=f"{slug} to be {state}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    stack: Stack | None = getattr(item, "funcargs", {}).get("stack")
+    if stack is None:
+        return
+    # A failing Docker test shows the state and logs of the containers it made.
+    try:
+        client = docker.from_env()
+        lines = []
+        for c in client.containers.list(all=True, filters={"label": f"berth.instance={stack.instance}"}):
+            state = c.attrs.get("State", {})
+            lines.append(f"--- {c.name} {state.get('Status')} exit={state.get('ExitCode')} "
+                         f"oom={state.get('OOMKilled')} restarts={c.attrs.get('RestartCount')}")
+            lines.append(c.logs(tail=30).decode(errors="replace"))
+        lines.append("--- worker logs (tail)")
+        lines.append(stack.logs()[-4000:])
+        report.sections.append(("berth containers", "\n".join(lines)))
+        client.close()
+    except Exception as exc:  # noqa: BLE001 - diagnostics must not mask the failure
+        report.sections.append(("berth containers", f"could not collect: {exc}"))
