@@ -23,10 +23,11 @@ from provisioner.celery_app import make_celery
 from provisioner.runtime.docker import DockerBackend
 
 
-def _redis_client(url: str) -> redis.Redis:
+def _redis_client(url: str) -> redis.Redis[bytes]:
     if url.startswith("unix://"):
-        return redis.Redis(unix_socket_path=url[len("unix://"):], socket_timeout=2,
-                           socket_connect_timeout=2)
+        return redis.Redis(
+            unix_socket_path=url[len("unix://") :], socket_timeout=2, socket_connect_timeout=2
+        )
     return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
 

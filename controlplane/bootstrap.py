@@ -19,7 +19,8 @@ async def ensure_default_blueprint(database_url: str, *, image: str = SAMPLE_IMA
             if await BlueprintRepository(session).all():
                 return False
             await register(
-                session, actor=SYSTEM,
+                session,
+                actor=SYSTEM,
                 data=BlueprintCreate(version="1", image=image, port=8080, health_path="/health"),
             )
             await session.commit()

@@ -31,10 +31,8 @@ class EmbeddedPostgres:
         import pgserver
 
         self.pgdata.mkdir(parents=True, exist_ok=True)
-        self._server = pgserver.get_server(self.pgdata, cleanup_mode=None)
-        exists = self._server.psql(
-            f"SELECT 1 FROM pg_database WHERE datname = '{self.database}';"
-        )
+        self._server = pgserver.get_server(self.pgdata, cleanup_mode=None)  # type: ignore[attr-defined]
+        exists = self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{self.database}';")
         if "1 row" not in exists:
             self._server.psql(f'CREATE DATABASE "{self.database}";')
         return self.url
@@ -50,7 +48,7 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         """Stop the server cleanly (fast shutdown: open transactions roll back)."""
-        from pgserver._commands import pg_ctl
+        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
 
         if self._server is None:
             return
@@ -61,7 +59,7 @@ class EmbeddedPostgres:
         """Start the server again after stop(); used by outage tests."""
         import pgserver
 
-        self._server = pgserver.get_server(self.pgdata, cleanup_mode=None)
+        self._server = pgserver.get_server(self.pgdata, cleanup_mode=None)  # type: ignore[attr-defined]
 
 
 class EmbeddedRedis:

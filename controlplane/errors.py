@@ -88,7 +88,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BerthError)
     async def _berth(_: Request, exc: BerthError) -> JSONResponse:
         return JSONResponse(
-            error_body(exc.code, exc.message, exc.field), status_code=exc.status,
+            error_body(exc.code, exc.message, exc.field),
+            status_code=exc.status,
             headers=exc.headers,
         )
 
@@ -110,7 +111,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(
-            error_body(code, exc.detail), status_code=exc.status_code,
+            error_body(code, exc.detail),
+            status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )
 

@@ -48,12 +48,22 @@ class BodyLimitMiddleware:
 
     async def _reject(self, send: Send) -> None:
         body = json.dumps(
-            {"error": "payload_too_large",
-             "detail": f"request body exceeds {self.max_bytes} bytes", "field": "body"}
+            {
+                "error": "payload_too_large",
+                "detail": f"request body exceeds {self.max_bytes} bytes",
+                "field": "body",
+            }
         ).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

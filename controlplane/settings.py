@@ -81,9 +81,7 @@ class Settings(BaseSettings):
             raise InsecureSettingsError("BERTH_SECRET_KEY must be set when BERTH_ENV=prod")
         from cryptography.fernet import Fernet
 
-        return _read_or_create(
-            self.data_dir / "secret.key", lambda: Fernet.generate_key().decode()
-        )
+        return _read_or_create(self.data_dir / "secret.key", lambda: Fernet.generate_key().decode())
 
     def check_production_safety(self) -> None:
         """Refuse development defaults outside dev."""

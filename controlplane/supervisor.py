@@ -29,14 +29,44 @@ def process_commands(settings: Settings) -> dict[str, list[str]]:
     py = sys.executable
     celery = [py, "-m", "celery", "-A", "provisioner.tasks"]
     return {
-        "api": [py, "-m", "uvicorn", "controlplane.asgi:app", "--host", settings.api_host,
-                "--port", str(settings.api_port), "--no-access-log", "--timeout-graceful-shutdown",
-                "5"],
-        "worker": [*celery, "worker", "-P", "threads", "-c", str(settings.worker_concurrency),
-                   "-Q", "berth", "--without-gossip", "--without-mingle", "--without-heartbeat",
-                   "-n", f"berth-{settings.instance}@%h", "--loglevel", "INFO"],
-        "beat": [*celery, "beat", "--schedule", str(settings.data_dir / "celerybeat-schedule"),
-                 "--loglevel", "INFO"],
+        "api": [
+            py,
+            "-m",
+            "uvicorn",
+            "controlplane.asgi:app",
+            "--host",
+            settings.api_host,
+            "--port",
+            str(settings.api_port),
+            "--no-access-log",
+            "--timeout-graceful-shutdown",
+            "5",
+        ],
+        "worker": [
+            *celery,
+            "worker",
+            "-P",
+            "threads",
+            "-c",
+            str(settings.worker_concurrency),
+            "-Q",
+            "berth",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            f"berth-{settings.instance}@%h",
+            "--loglevel",
+            "INFO",
+        ],
+        "beat": [
+            *celery,
+            "beat",
+            "--schedule",
+            str(settings.data_dir / "celerybeat-schedule"),
+            "--loglevel",
+            "INFO",
+        ],
     }
 
 
@@ -74,18 +104,22 @@ class Supervisor:
     def start(self, env: dict[str, str]) -> None:
         child_env = dict(os.environ)
         child_env.update(env)
-        s = self.settings.model_copy(update={"database_url": env["BERTH_DATABASE_URL"],
-                                             "redis_url": env["BERTH_REDIS_URL"]})
+        s = self.settings.model_copy(
+            update={"database_url": env["BERTH_DATABASE_URL"], "redis_url": env["BERTH_REDIS_URL"]}
+        )
         for name, argv in process_commands(s).items():
             # Own session: Ctrl-C reaches only the supervisor, which stops children in order.
             self.procs[name] = subprocess.Popen(argv, env=child_env, start_new_session=True)
         token_where = (
-            "BERTH_ADMIN_TOKEN" if self.settings.admin_token
+            "BERTH_ADMIN_TOKEN"
+            if self.settings.admin_token
             else str(self.settings.data_dir / "admin.token")
         )
         url = f"http://{self.settings.api_host}:{self.settings.api_port}"
-        console.print(f"\n[bold]Berth is up[/]\n  API:   {url}\n  Docs:  {url}/docs\n"
-                      f"  Token: {token_where}\n  Stop:  Ctrl-C (tenant containers keep running)\n")
+        console.print(
+            f"\n[bold]Berth is up[/]\n  API:   {url}\n  Docs:  {url}/docs\n"
+            f"  Token: {token_where}\n  Stop:  Ctrl-C (tenant containers keep running)\n"
+        )
 
     def stop(self, timeout: float = 15.0) -> None:
         self.stopping = True
@@ -107,6 +141,7 @@ class Supervisor:
 
     def watch(self) -> int:
         """Block until a signal or a child exits; then stop everything."""
+
         def on_signal(signum: int, _frame: object) -> None:
             raise KeyboardInterrupt
 

@@ -15,10 +15,35 @@ MAX_ENV_ITEMS = 100
 
 RESERVED_SLUGS = frozenset(
     {
-        "admin", "api", "app", "auth", "berth", "billing", "dashboard", "docs", "edge",
-        "ftp", "grafana", "help", "imap", "localhost", "login", "mail", "metrics", "ns1",
-        "ns2", "pop", "prometheus", "root", "smtp", "static", "status", "support", "system",
-        "traefik", "www",
+        "admin",
+        "api",
+        "app",
+        "auth",
+        "berth",
+        "billing",
+        "dashboard",
+        "docs",
+        "edge",
+        "ftp",
+        "grafana",
+        "help",
+        "imap",
+        "localhost",
+        "login",
+        "mail",
+        "metrics",
+        "ns1",
+        "ns2",
+        "pop",
+        "prometheus",
+        "root",
+        "smtp",
+        "static",
+        "status",
+        "support",
+        "system",
+        "traefik",
+        "www",
     }
 )
 
@@ -36,9 +61,7 @@ def check_slug(value: str) -> str:
 
 def check_env_name(value: str) -> str:
     if not ENV_NAME_RE.match(value):
-        raise ValueError(
-            "must match [A-Za-z_][A-Za-z0-9_]* and be at most 128 characters"
-        )
+        raise ValueError("must match [A-Za-z_][A-Za-z0-9_]* and be at most 128 characters")
     if value.upper().startswith("BERTH_"):
         raise ValueError("names starting with BERTH_ are reserved for Berth")
     return value

@@ -10,7 +10,7 @@ from controlplane.settings import Settings, get_settings
 def broker_url(redis_url: str) -> str:
     """Celery's spelling of a Redis URL: unix:///p becomes redis+socket:///p."""
     if redis_url.startswith("unix://"):
-        return "redis+socket://" + redis_url[len("unix://"):]
+        return "redis+socket://" + redis_url[len("unix://") :]
     return redis_url
 
 
@@ -28,6 +28,10 @@ def make_celery(settings: Settings) -> Celery:
         worker_prefetch_multiplier=1,
         broker_transport_options={
             "visibility_timeout": settings.task_visibility_timeout,
+            # Scan for tasks of dead workers every few seconds (kombu's default
+            # is interval 10 s x throttle 10, i.e. one scan per ~100 s).
+            "unacked_restore_interval": max(1, min(10, settings.task_visibility_timeout // 4)),
+            "unacked_restore_throttle": 1,
             "socket_timeout": 5,
             "socket_connect_timeout": 5,
         },

@@ -53,11 +53,12 @@ _ctx: WorkerContext | None = None
 
 def build_context(settings: Settings) -> WorkerContext:
     engine = make_engine(settings.require_database_url(), pool_size=10, max_overflow=20)
+    backend = DockerBackend(network=settings.tenant_network)
     return WorkerContext(
         settings=settings,
         engine=engine,
         sessionmaker=make_sessionmaker(engine),
-        backend=DockerBackend(network=settings.tenant_network),
+        backend=backend,
         box=SecretBox(settings.resolved_secret_key()),
     )
 

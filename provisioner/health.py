@@ -57,10 +57,10 @@ async def wait_healthy(
                 if fresh is None:
                     return HealthResult(False, "container disappeared while starting", None)
                 current = fresh
-                if current.state in ("exited", "dead") and (
-                    current.restart_count >= MAX_RESTARTS or current.oom_killed
-                    and current.restart_count >= MAX_RESTARTS
-                ):
-                    why = "out of memory" if current.oom_killed else f"exit code {current.exit_code}"
+                # Docker's restart policy is still working while restarts remain.
+                if current.state in ("exited", "dead") and current.restart_count >= MAX_RESTARTS:
+                    why = (
+                        "out of memory" if current.oom_killed else f"exit code {current.exit_code}"
+                    )
                     return HealthResult(False, f"container keeps exiting ({why})", current)
             await asyncio.sleep(poll)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 import structlog
 
@@ -34,7 +34,7 @@ from provisioner.spec import (
 log = structlog.get_logger(__name__)
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     RUNNING = "running"
     FAILED = "failed"
     DELETED = "deleted"
@@ -91,7 +91,11 @@ async def _set_observed(
 ) -> bool:
     async with ctx.sessionmaker() as session:
         ok = await TenantRepository(session).set_observed(
-            tenant.id, generation=tenant.generation, state=state, reason=reason, **kw  # type: ignore[arg-type]
+            tenant.id,
+            generation=tenant.generation,
+            state=state,
+            reason=reason,
+            **kw,  # type: ignore[arg-type]
         )
         await session.commit()
         return ok
@@ -137,7 +141,9 @@ async def converge(ctx: WorkerContext, tenant_id: uuid.UUID) -> Outcome:
             return Outcome.FAILED
 
 
-async def _provision(ctx: WorkerContext, snap: Snapshot, bound: structlog.typing.FilteringBoundLogger) -> Outcome:
+async def _provision(
+    ctx: WorkerContext, snap: Snapshot, bound: structlog.typing.FilteringBoundLogger
+) -> Outcome:
     tenant, blueprint = snap.tenant, snap.blueprint
     existing = await _containers(ctx, tenant.id)
     current = [c for c in existing if _matches(c, tenant)]
@@ -165,8 +171,9 @@ async def _provision(ctx: WorkerContext, snap: Snapshot, bound: structlog.typing
         except NameConflict:
             # A container of an older generation appeared between list and create
             # (e.g. a redelivered task from a killed worker); remove and retry once.
-            await _remove_all(ctx, [c for c in await _containers(ctx, tenant.id)
-                                    if not _matches(c, tenant)])
+            await _remove_all(
+                ctx, [c for c in await _containers(ctx, tenant.id) if not _matches(c, tenant)]
+            )
             info = await asyncio.to_thread(ctx.backend.ensure, spec)
     result = await wait_healthy(
         ctx.backend,
@@ -183,7 +190,12 @@ async def _provision(ctx: WorkerContext, snap: Snapshot, bound: structlog.typing
         await _set_observed(ctx, tenant, "failed", result.reason, container_id=None)
         return Outcome.FAILED
     ok = await _set_observed(
-        ctx, tenant, "running", None, container_id=info.id, container_name=info.name,
+        ctx,
+        tenant,
+        "running",
+        None,
+        container_id=info.id,
+        container_name=info.name,
         observed_generation=tenant.generation,
     )
     bound.info("tenant_running", container=info.name)

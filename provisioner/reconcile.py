@@ -29,9 +29,7 @@ async def reconcile(ctx: WorkerContext, *, enqueue: Callable[[str], None]) -> di
     """One sweep. Returns counts of what it found and did."""
     # List before querying: any container listed was created after its tenant row
     # was committed, so the query below sees that tenant and it is never an orphan.
-    containers = await asyncio.to_thread(
-        ctx.backend.list, {LABEL_INSTANCE: ctx.settings.instance}
-    )
+    containers = await asyncio.to_thread(ctx.backend.list, {LABEL_INSTANCE: ctx.settings.instance})
     async with ctx.sessionmaker() as session:
         tenants = await TenantRepository(session).all_live()
     by_tenant: dict[str, list[object]] = {}
@@ -54,7 +52,8 @@ async def reconcile(ctx: WorkerContext, *, enqueue: Callable[[str], None]) -> di
             needs = age > busy_grace
         elif tenant.state == "running" and tenant.desired_state == "running":
             healthy = [
-                c for c in mine
+                c
+                for c in mine
                 if c.running and c.labels.get(LABEL_GENERATION) == str(tenant.generation)
             ]
             needs = not healthy
@@ -68,7 +67,9 @@ async def reconcile(ctx: WorkerContext, *, enqueue: Callable[[str], None]) -> di
         async with ctx.sessionmaker() as session:
             for c in orphans:
                 record(
-                    session, actor="berth", action="container.orphan_removed",
+                    session,
+                    actor="berth",
+                    action="container.orphan_removed",
                     target=f"container:{c.name}",
                     detail={"tenant_id": c.labels.get(LABEL_TENANT_ID)},
                 )

@@ -22,7 +22,7 @@ BUSY_RETRY_SECONDS = 1.0
 @app.task(name="berth.converge_tenant", bind=True, max_retries=300)
 def converge_tenant(self: Task, tenant_id: str) -> str:  # type: ignore[type-arg]
     """Make tenant `tenant_id`'s containers match its desired state."""
-    outcome: Outcome = context.run(lambda ctx: converge(ctx, uuid.UUID(tenant_id)))
+    outcome = Outcome(context.run(lambda ctx: converge(ctx, uuid.UUID(tenant_id))))
     if outcome is Outcome.BUSY:
         raise self.retry(countdown=BUSY_RETRY_SECONDS)
     return outcome.value
@@ -36,4 +36,4 @@ def reconcile_task() -> dict[str, int]:
 
 
 def _enqueue(tenant_id: str) -> None:
-    converge_tenant.apply_async(args=[tenant_id])
+    converge_tenant.apply_async(args=(tenant_id,))

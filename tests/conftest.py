@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -23,10 +22,6 @@ T = TypeVar("T")
 @pytest.fixture(scope="session")
 def stack(worker_id: str) -> Iterator[Stack]:
     s = start_stack(worker_id.replace("gw", "w"))
-    # Settings are read from the environment by worker processes and the app.
-    for key, value in s.env().items():
-        if key.startswith("BERTH_"):
-            os.environ[key] = value
     try:
         yield s
     finally:
@@ -44,8 +39,10 @@ async def app(stack: Stack) -> AsyncIterator[FastAPI]:
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
-        transport=transport, base_url="http://berth.test",
-        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30,
+        transport=transport,
+        base_url="http://berth.test",
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        timeout=30,
     ) as c:
         yield c
 
@@ -85,7 +82,10 @@ def slug() -> str:
 
 
 async def wait_until(
-    check: Callable[[], Awaitable[T | None]], *, timeout: float = 30.0, interval: float = 0.1,
+    check: Callable[[], Awaitable[T | None]],
+    *,
+    timeout: float = 30.0,
+    interval: float = 0.1,
     what: str = "condition",
 ) -> T:
     """Poll `check` until it returns something truthy; fail with `what` on timeout."""
@@ -123,10 +123,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     try:
         client = docker.from_env()
         lines = []
-        for c in client.containers.list(all=True, filters={"label": f"berth.instance={stack.instance}"}):
+        for c in client.containers.list(
+            all=True, filters={"label": f"berth.instance={stack.instance}"}
+        ):
             state = c.attrs.get("State", {})
-            lines.append(f"--- {c.name} {state.get('Status')} exit={state.get('ExitCode')} "
-                         f"oom={state.get('OOMKilled')} restarts={c.attrs.get('RestartCount')}")
+            lines.append(
+                f"--- {c.name} {state.get('Status')} exit={state.get('ExitCode')} "
+                f"oom={state.get('OOMKilled')} restarts={c.attrs.get('RestartCount')}"
+            )
             lines.append(c.logs(tail=30).decode(errors="replace"))
         lines.append("--- worker logs (tail)")
         lines.append(stack.logs()[-4000:])

@@ -14,9 +14,15 @@ router = APIRouter(prefix="/blueprints", tags=["blueprints"])
 
 def to_out(bp: Blueprint) -> BlueprintOut:
     return BlueprintOut(
-        version=bp.version, image=bp.image, port=bp.port, health_path=bp.health_path,
-        user=bp.user, default_env=bp.default_env, default_limits=bp.default_limits,
-        is_current=bp.is_current, created_at=bp.created_at,
+        version=bp.version,
+        image=bp.image,
+        port=bp.port,
+        health_path=bp.health_path,
+        user=bp.user,
+        default_env=bp.default_env,
+        default_limits=bp.default_limits,
+        is_current=bp.is_current,
+        created_at=bp.created_at,
     )
 
 

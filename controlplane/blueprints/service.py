@@ -42,8 +42,12 @@ async def register(session: AsyncSession, *, actor: Actor, data: BlueprintCreate
     except IntegrityError as exc:
         raise Conflict(f"blueprint version '{data.version}' exists", field="version") from exc
     record(
-        session, actor=actor.key_id, request_id=actor.request_id, action="blueprint.register",
-        target=f"blueprint:{data.version}", detail={"image": data.image},
+        session,
+        actor=actor.key_id,
+        request_id=actor.request_id,
+        action="blueprint.register",
+        target=f"blueprint:{data.version}",
+        detail={"image": data.image},
     )
     return blueprint
 

@@ -15,7 +15,9 @@ class Blueprint(TimestampMixin, Base):
     __tablename__ = "blueprints"
     __table_args__ = (
         # At most one blueprint is the one new signups get.
-        Index("uq_blueprints_current", "is_current", unique=True, postgresql_where=text("is_current")),
+        Index(
+            "uq_blueprints_current", "is_current", unique=True, postgresql_where=text("is_current")
+        ),
     )
 
     version: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -26,8 +26,13 @@ async def list_plans(session: SessionDep, _: ReadDep) -> list[PlanOut]:
     """List plans with their default and maximum limits."""
     return [
         PlanOut(
-            name=p.name, cpu=p.cpu, memory_mb=p.memory_mb, pids=p.pids, max_cpu=p.max_cpu,
-            max_memory_mb=p.max_memory_mb, max_pids=p.max_pids,
+            name=p.name,
+            cpu=p.cpu,
+            memory_mb=p.memory_mb,
+            pids=p.pids,
+            max_cpu=p.max_cpu,
+            max_memory_mb=p.max_memory_mb,
+            max_pids=p.max_pids,
         )
         for p in await PlanRepository(session).all()
     ]

@@ -34,9 +34,7 @@ async def require_plan(session: AsyncSession, *, name: str) -> Plan:
     return plan
 
 
-def resolve_limits(
-    *, plan: Plan, blueprint: Blueprint, requested: Limits | None
-) -> ResolvedLimits:
+def resolve_limits(*, plan: Plan, blueprint: Blueprint, requested: Limits | None) -> ResolvedLimits:
     """Requested limits, else the blueprint's defaults, else the plan's; bounded by the plan."""
     bp: dict[str, Any] = blueprint.default_limits or {}
     req = requested or Limits()

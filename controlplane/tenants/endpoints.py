@@ -45,7 +45,7 @@ def to_out(tenant: Tenant, *, settings: Settings, secrets: list[str]) -> TenantO
         slug=tenant.slug,
         plan=tenant.plan,
         url=f"http://{tenant.slug}.{settings.domain}",
-        state=tenant.state,  # type: ignore[arg-type]
+        state=tenant.state,
         state_reason=tenant.state_reason,
         desired_state=tenant.desired_state,
         blueprint_version=tenant.blueprint_version,
@@ -84,7 +84,10 @@ async def signup(
 ) -> TenantOut:
     """Sign up a tenant; its container is provisioned in the background."""
     tenant = await service.signup(
-        session, actor=actor_of(principal, request), data=body, box=box,
+        session,
+        actor=actor_of(principal, request),
+        data=body,
+        box=box,
         default_plan=settings.default_plan,
     )
     response.headers["Location"] = f"/tenants/{tenant.slug}"
@@ -171,7 +174,11 @@ async def put_secret(
     if name.upper().startswith("BERTH_"):
         raise InvalidInput("names starting with BERTH_ are reserved for Berth", field="name")
     secret = await service.put_secret(
-        session, actor=actor_of(principal, request), slug=slug, name=name, value=body.value,
+        session,
+        actor=actor_of(principal, request),
+        slug=slug,
+        name=name,
+        value=body.value,
         box=box,
     )
     return SecretOut(name=secret.name, updated_at=secret.updated_at)

@@ -38,7 +38,7 @@ class TenantRepository:
         after: tuple[datetime, uuid.UUID] | None = None,
     ) -> Sequence[Tenant]:
         """Live tenants ordered by (created_at, id), keyset-paginated."""
-        stmt: Select[tuple[Tenant]] = select(Tenant).where(Tenant.deleted_at.is_(None))
+        stmt: Select[Tenant] = select(Tenant).where(Tenant.deleted_at.is_(None))
         if state is not None:
             stmt = stmt.where(Tenant.state == state)
         if after is not None:

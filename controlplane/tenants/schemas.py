@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-from typing_extensions import Annotated
 
 from controlplane.validation import EnvMap, Limits, Slug, Version, check_env_name
 
-SecretMap = Annotated[dict[str, Annotated[str, Field(max_length=16384)]],
-                      AfterValidator(lambda m: {check_env_name(k): v for k, v in m.items()})]
-
-TenantState = Literal[
-    "pending", "provisioning", "running", "failed", "deleting", "deleted"
+SecretMap = Annotated[
+    dict[str, Annotated[str, Field(max_length=16384)]],
+    AfterValidator(lambda m: {check_env_name(k): v for k, v in m.items()}),
 ]
+
+TenantState = Literal["pending", "provisioning", "running", "failed", "deleting", "deleted"]
 
 
 class TenantCreate(BaseModel):

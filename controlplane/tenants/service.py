@@ -32,9 +32,7 @@ async def _blueprint_for_signup(session: AsyncSession, version: str | None) -> B
     if version is not None:
         blueprint = await repo.get(version)
         if blueprint is None:
-            raise InvalidInput(
-                f"unknown blueprint version '{version}'", field="blueprint_version"
-            )
+            raise InvalidInput(f"unknown blueprint version '{version}'", field="blueprint_version")
         return blueprint
     current = await repo.current()
     if current is None:
@@ -45,7 +43,9 @@ async def _blueprint_for_signup(session: AsyncSession, version: str | None) -> B
 def _check_no_overlap(env: dict[str, str], secret_names: Sequence[str]) -> None:
     for name in secret_names:
         if name in env:
-            raise InvalidInput(f"'{name}' is both an env variable and a secret", field=f"env.{name}")
+            raise InvalidInput(
+                f"'{name}' is both an env variable and a secret", field=f"env.{name}"
+            )
 
 
 async def signup(
@@ -96,8 +96,7 @@ async def signup(
         request_id=actor.request_id,
         action="tenant.signup",
         target=f"tenant:{tenant.slug}",
-        detail={"plan": plan.name, "blueprint": blueprint.version,
-                "secrets": sorted(data.secrets)},
+        detail={"plan": plan.name, "blueprint": blueprint.version, "secrets": sorted(data.secrets)},
     )
     _converge(session, tenant)
     return tenant
@@ -129,9 +128,7 @@ def _set_state(tenant: Tenant, state: str, reason: str | None) -> None:
     tenant.state_changed_at = utcnow()
 
 
-async def update(
-    session: AsyncSession, *, actor: Actor, slug: str, data: TenantUpdate
-) -> Tenant:
+async def update(session: AsyncSession, *, actor: Actor, slug: str, data: TenantUpdate) -> Tenant:
     """Change plan, env or limits; the container is recreated with them."""
     tenant = await _get_mutable(session, slug)
     changed: list[str] = []
@@ -154,7 +151,9 @@ async def update(
             tenant.plan = plan.name
             changed.append("plan")
         if (limits.cpu, limits.memory_mb, limits.pids) != (
-            tenant.cpu, tenant.memory_mb, tenant.pids
+            tenant.cpu,
+            tenant.memory_mb,
+            tenant.pids,
         ):
             tenant.cpu, tenant.memory_mb, tenant.pids = limits.cpu, limits.memory_mb, limits.pids
             changed.append("limits")
@@ -165,8 +164,12 @@ async def update(
     if changed:
         _bump(tenant)
         record(
-            session, actor=actor.key_id, request_id=actor.request_id, action="tenant.update",
-            target=f"tenant:{slug}", detail={"changed": changed},
+            session,
+            actor=actor.key_id,
+            request_id=actor.request_id,
+            action="tenant.update",
+            target=f"tenant:{slug}",
+            detail={"changed": changed},
         )
         _converge(session, tenant)
     return tenant
@@ -179,8 +182,12 @@ async def delete(session: AsyncSession, *, actor: Actor, slug: str, keep_data: b
     tenant.keep_data = keep_data
     _set_state(tenant, "deleting", None)
     record(
-        session, actor=actor.key_id, request_id=actor.request_id, action="tenant.delete",
-        target=f"tenant:{slug}", detail={"keep_data": keep_data},
+        session,
+        actor=actor.key_id,
+        request_id=actor.request_id,
+        action="tenant.delete",
+        target=f"tenant:{slug}",
+        detail={"keep_data": keep_data},
     )
     _converge(session, tenant)
     return tenant
@@ -196,7 +203,9 @@ async def list_page(
     return await TenantRepository(session).page(limit=limit, state=state, after=after)
 
 
-async def secret_names(session: AsyncSession, *, tenants: Sequence[Tenant]) -> dict[uuid.UUID, list[str]]:
+async def secret_names(
+    session: AsyncSession, *, tenants: Sequence[Tenant]
+) -> dict[uuid.UUID, list[str]]:
     return await TenantRepository(session).secret_names_for([t.id for t in tenants])
 
 
@@ -222,8 +231,12 @@ async def put_secret(
         secret.updated_at = utcnow()
     _bump(tenant)
     record(
-        session, actor=actor.key_id, request_id=actor.request_id, action="secret.put",
-        target=f"tenant:{slug}", detail={"name": name},
+        session,
+        actor=actor.key_id,
+        request_id=actor.request_id,
+        action="secret.put",
+        target=f"tenant:{slug}",
+        detail={"name": name},
     )
     _converge(session, tenant)
     await session.flush()
@@ -239,7 +252,11 @@ async def delete_secret(session: AsyncSession, *, actor: Actor, slug: str, name:
     await repo.delete_secret(secret)
     _bump(tenant)
     record(
-        session, actor=actor.key_id, request_id=actor.request_id, action="secret.delete",
-        target=f"tenant:{slug}", detail={"name": name},
+        session,
+        actor=actor.key_id,
+        request_id=actor.request_id,
+        action="secret.delete",
+        target=f"tenant:{slug}",
+        detail={"name": name},
     )
     _converge(session, tenant)

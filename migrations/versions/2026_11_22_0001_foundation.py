@@ -19,10 +19,12 @@ depends_on = None
 
 def _timestamps() -> list[sa.Column[object]]:
     return [
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(),
-                  nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(),
-                  nullable=False),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.Column(
+            "updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
     ]
 
 
@@ -42,12 +44,33 @@ def upgrade() -> None:
     op.bulk_insert(
         plans,
         [
-            {"name": "free", "cpu": 0.25, "memory_mb": 64, "pids": 64,
-             "max_cpu": 0.5, "max_memory_mb": 128, "max_pids": 128},
-            {"name": "standard", "cpu": 0.5, "memory_mb": 128, "pids": 128,
-             "max_cpu": 1.0, "max_memory_mb": 512, "max_pids": 256},
-            {"name": "pro", "cpu": 1.0, "memory_mb": 256, "pids": 256,
-             "max_cpu": 2.0, "max_memory_mb": 2048, "max_pids": 1024},
+            {
+                "name": "free",
+                "cpu": 0.25,
+                "memory_mb": 64,
+                "pids": 64,
+                "max_cpu": 0.5,
+                "max_memory_mb": 128,
+                "max_pids": 128,
+            },
+            {
+                "name": "standard",
+                "cpu": 0.5,
+                "memory_mb": 128,
+                "pids": 128,
+                "max_cpu": 1.0,
+                "max_memory_mb": 512,
+                "max_pids": 256,
+            },
+            {
+                "name": "pro",
+                "cpu": 1.0,
+                "memory_mb": 256,
+                "pids": 256,
+                "max_cpu": 2.0,
+                "max_memory_mb": 2048,
+                "max_pids": 1024,
+            },
         ],
     )
     op.create_table(
@@ -63,8 +86,13 @@ def upgrade() -> None:
         *_timestamps(),
         sa.PrimaryKeyConstraint("version", name="pk_blueprints"),
     )
-    op.create_index("uq_blueprints_current", "blueprints", ["is_current"], unique=True,
-                    postgresql_where=sa.text("is_current"))
+    op.create_index(
+        "uq_blueprints_current",
+        "blueprints",
+        ["is_current"],
+        unique=True,
+        postgresql_where=sa.text("is_current"),
+    )
     op.create_table(
         "tenants",
         sa.Column("id", postgresql.UUID(as_uuid=True), nullable=False),
@@ -83,17 +111,29 @@ def upgrade() -> None:
         sa.Column("observed_generation", sa.Integer(), nullable=False),
         sa.Column("container_id", sa.String(64)),
         sa.Column("container_name", sa.String(128)),
-        sa.Column("state_changed_at", sa.DateTime(timezone=True), server_default=sa.text("now()"),
-                  nullable=False),
+        sa.Column(
+            "state_changed_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
         sa.Column("deleted_at", sa.DateTime(timezone=True)),
         *_timestamps(),
         sa.PrimaryKeyConstraint("id", name="pk_tenants"),
         sa.ForeignKeyConstraint(["plan"], ["plans.name"], name="fk_tenants_plan_plans"),
-        sa.ForeignKeyConstraint(["blueprint_version"], ["blueprints.version"],
-                                name="fk_tenants_blueprint_version_blueprints"),
+        sa.ForeignKeyConstraint(
+            ["blueprint_version"],
+            ["blueprints.version"],
+            name="fk_tenants_blueprint_version_blueprints",
+        ),
     )
-    op.create_index("uq_tenants_slug_live", "tenants", ["slug"], unique=True,
-                    postgresql_where=sa.text("deleted_at IS NULL"))
+    op.create_index(
+        "uq_tenants_slug_live",
+        "tenants",
+        ["slug"],
+        unique=True,
+        postgresql_where=sa.text("deleted_at IS NULL"),
+    )
     op.create_index("ix_tenants_state_created", "tenants", ["state", "created_at"])
     op.create_index("ix_tenants_created_id", "tenants", ["created_at", "id"])
     op.create_table(
@@ -104,8 +144,12 @@ def upgrade() -> None:
         sa.Column("ciphertext", sa.LargeBinary(), nullable=False),
         *_timestamps(),
         sa.PrimaryKeyConstraint("id", name="pk_tenant_secrets"),
-        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE",
-                                name="fk_tenant_secrets_tenant_id_tenants"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            ondelete="CASCADE",
+            name="fk_tenant_secrets_tenant_id_tenants",
+        ),
         sa.UniqueConstraint("tenant_id", "name", name="uq_tenant_secrets_tenant_name"),
     )
     op.create_table(

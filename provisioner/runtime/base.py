@@ -82,7 +82,9 @@ class RuntimeBackend(abc.ABC):
         """Return when the engine answers; raise EngineUnavailable otherwise."""
 
     @abc.abstractmethod
-    def ensure_network(self, name: str, *, labels: Mapping[str, str], internal: bool = False) -> None:
+    def ensure_network(
+        self, name: str, *, labels: Mapping[str, str], internal: bool = False
+    ) -> None:
         """Create the tenants network if missing (inter-container traffic disabled)."""
 
     @abc.abstractmethod

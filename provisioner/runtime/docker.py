@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import docker
+import docker.utils
 import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import LogConfig, Mount
@@ -42,21 +43,22 @@ class CountingAPIClient(docker.APIClient):
         with self._calls_lock:
             self.calls[method] += 1
 
+    # The stubs do not declare APIClient's private HTTP helpers; they exist at runtime.
     def _get(self, url: str, **kwargs: Any) -> Any:
         self._count("GET")
-        return super()._get(url, **kwargs)
+        return super()._get(url, **kwargs)  # type: ignore[misc]
 
     def _post(self, url: str, **kwargs: Any) -> Any:
         self._count("POST")
-        return super()._post(url, **kwargs)
+        return super()._post(url, **kwargs)  # type: ignore[misc]
 
     def _put(self, url: str, **kwargs: Any) -> Any:
         self._count("PUT")
-        return super()._put(url, **kwargs)
+        return super()._put(url, **kwargs)  # type: ignore[misc]
 
     def _delete(self, url: str, **kwargs: Any) -> Any:
         self._count("DELETE")
-        return super()._delete(url, **kwargs)
+        return super()._delete(url, **kwargs)  # type: ignore[misc]
 
     def mutating_calls(self) -> int:
         return sum(self.calls[m] for m in MUTATING)
@@ -125,6 +127,8 @@ class DockerBackend(RuntimeBackend):
         )
         self.network = network
         self._networks_ready: set[str] = set()
+        self._network_lock = threading.Lock()
+        self._network_ids: dict[str, str] = {}
 
     def ping(self) -> None:
         try:
@@ -137,23 +141,54 @@ class DockerBackend(RuntimeBackend):
     ) -> None:
         if name in self._networks_ready:
             return
+        with self._network_lock:
+            if name in self._networks_ready:
+                return
+            try:
+                existing = self._networks_named(name)
+                if len(existing) != 1:
+                    self._create_network(name, labels=labels, internal=internal, existing=existing)
+                    self._dedupe_network(name)
+            except (DockerException, requests.exceptions.RequestException) as exc:
+                raise _translate(exc, f"ensure network {name}") from exc
+            self._networks_ready.add(name)
+
+    def _create_network(
+        self, name: str, *, labels: Mapping[str, str], internal: bool, existing: list[Any]
+    ) -> None:
+        if existing:
+            return
         try:
-            if not self.api.networks(names=[name]):
-                try:
-                    self.api.create_network(
-                        name,
-                        driver="bridge",
-                        internal=internal,
-                        labels=dict(labels),
-                        options={"com.docker.network.bridge.enable_icc": "false"},
-                        check_duplicate=True,
-                    )
-                except APIError as exc:
-                    if exc.status_code != 409:
-                        raise
-        except (DockerException, requests.exceptions.RequestException) as exc:
-            raise _translate(exc, f"ensure network {name}") from exc
-        self._networks_ready.add(name)
+            self.api.create_network(
+                name,
+                driver="bridge",
+                internal=internal,
+                labels=dict(labels),
+                options={"com.docker.network.bridge.enable_icc": "false"},
+                check_duplicate=True,
+            )
+        except APIError as exc:
+            if exc.status_code != 409:
+                raise
+
+    def _networks_named(self, name: str) -> list[dict[str, Any]]:
+        # The engine's name filter matches substrings; keep exact matches only.
+        return [n for n in self.api.networks(names=[name]) if n.get("Name") == name]
+
+    def _dedupe_network(self, name: str) -> None:
+        """Keep the oldest of same-named networks.
+
+        check_duplicate is not atomic in the engine: two processes creating the
+        network at once can both succeed, and the name then becomes ambiguous.
+        """
+        nets = sorted(self._networks_named(name), key=lambda n: (n.get("Created", ""), n["Id"]))
+        if len(nets) > 1:
+            self._network_ids[name] = nets[0]["Id"]
+        for extra in nets[1:]:
+            try:
+                self.api.remove_network(extra["Id"])
+            except APIError:
+                continue  # in use; containers are attached by the kept network's ID
 
     def _ensure_volume(self, spec: ContainerSpec) -> None:
         # Creating an existing named volume is a no-op that returns it.
@@ -178,7 +213,8 @@ class DockerBackend(RuntimeBackend):
             cap_drop=["ALL"],
             security_opt=["no-new-privileges:true"],
             restart_policy={"Name": "on-failure", "MaximumRetryCount": 5},
-            network_mode=spec.network,
+            # By ID only when a duplicate could not be removed and the name is ambiguous.
+            network_mode=self._network_ids.get(spec.network, spec.network),
             ipc_mode="private",
             log_config=LogConfig(type="json-file", config={"max-size": "10m", "max-file": "3"}),
             **spec.extra,
@@ -196,8 +232,14 @@ class DockerBackend(RuntimeBackend):
 
     def ensure(self, spec: ContainerSpec) -> ContainerInfo:
         try:
-            self.ensure_network(spec.network, labels={k: v for k, v in spec.volume_labels.items()
-                                                     if k in ("berth.managed", "berth.instance")})
+            self.ensure_network(
+                spec.network,
+                labels={
+                    k: v
+                    for k, v in spec.volume_labels.items()
+                    if k in ("berth.managed", "berth.instance")
+                },
+            )
             self._ensure_volume(spec)
             try:
                 container_id = self._create(spec)

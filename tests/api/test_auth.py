@@ -10,8 +10,8 @@ def _routes(app: FastAPI) -> list[tuple[str, str]]:
     out = []
     for path, item in app.openapi()["paths"].items():
         for method in item:
-            concrete = path.replace("{slug}", "acme").replace("{name}", "TOKEN").replace(
-                "{version}", "1"
+            concrete = (
+                path.replace("{slug}", "acme").replace("{name}", "TOKEN").replace("{version}", "1")
             )
             out.append((method.upper(), concrete))
     return out

@@ -32,8 +32,11 @@ async def _counts(app: Any) -> tuple[int, int, int]:
         ({"slug": "ok-slug", "env": {"A": "x" * 5000}}, 422, "env"),
         ({"slug": "ok-slug", "secrets": {"bad-name": "x"}}, 422, "secrets"),
         ({"slug": "ok-slug", "limits": {"memory_mb": 999999}}, 422, "limits.memory_mb"),
-        ({"slug": "ok-slug", "plan": "free", "limits": {"memory_mb": 1024}}, 422,
-         "limits.memory_mb"),
+        (
+            {"slug": "ok-slug", "plan": "free", "limits": {"memory_mb": 1024}},
+            422,
+            "limits.memory_mb",
+        ),
         ({"slug": "ok-slug", "limits": {"cpu": 8}}, 422, "limits.cpu"),
         ({"slug": "ok-slug", "limits": {"pids": 4}}, 422, "limits.pids"),
         ({"slug": "ok-slug", "limits": {"gpu": 1}}, 422, "limits.gpu"),
@@ -63,14 +66,17 @@ async def test_oversized_body_is_413(client: httpx.AsyncClient, app: Any) -> Non
     r = await client.post("/tenants", json=big)
     assert r.status_code == 413
     assert r.json() == {
-        "error": "payload_too_large", "detail": "request body exceeds 65536 bytes", "field": "body"
+        "error": "payload_too_large",
+        "detail": "request body exceeds 65536 bytes",
+        "field": "body",
     }
     assert await _counts(app) == before
 
 
 async def test_malformed_json_is_422(client: httpx.AsyncClient) -> None:
-    r = await client.post("/tenants", content=b"{not json",
-                          headers={"content-type": "application/json"})
+    r = await client.post(
+        "/tenants", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert r.status_code == 422
     assert r.json()["error"] == "invalid"
 

@@ -25,13 +25,21 @@ def _exec(c: Any, cmd: str) -> tuple[int, str]:
 
 
 async def test_signup_runs_a_hardened_container(
-    client: httpx.AsyncClient, live_worker: CeleryWorker, stack: Stack,
-    dock: docker.DockerClient, slug: str,
+    client: httpx.AsyncClient,
+    live_worker: CeleryWorker,
+    stack: Stack,
+    dock: docker.DockerClient,
+    slug: str,
 ) -> None:
-    r = await client.post("/tenants", json={
-        "slug": slug, "env": {"GREETING": "hi"}, "secrets": {"API_KEY": "k-123"},
-        "limits": {"memory_mb": 96, "cpu": 0.25, "pids": 64},
-    })
+    r = await client.post(
+        "/tenants",
+        json={
+            "slug": slug,
+            "env": {"GREETING": "hi"},
+            "secrets": {"API_KEY": "k-123"},
+            "limits": {"memory_mb": 96, "cpu": 0.25, "pids": 64},
+        },
+    )
     assert r.status_code == 202, r.text
     assert r.headers["location"] == f"/tenants/{slug}"
     assert r.json()["state"] == "pending"
@@ -77,8 +85,12 @@ async def test_signup_runs_a_hardened_container(
     # Env: blueprint defaults + tenant env + secrets + BERTH_TENANT, nothing of Berth's own.
     env = dict(e.split("=", 1) for e in cfg["Env"])
     assert env["GREETING"] == "hi" and env["API_KEY"] == "k-123" and env["BERTH_TENANT"] == slug
-    assert not {k for k in env if k.startswith("BERTH_") and k not in (
-        "BERTH_TENANT", "BERTH_SAMPLE_VERSION", "BERTH_SAMPLE_BROKEN")}
+    assert not {
+        k
+        for k in env
+        if k.startswith("BERTH_")
+        and k not in ("BERTH_TENANT", "BERTH_SAMPLE_VERSION", "BERTH_SAMPLE_BROKEN")
+    }
 
     # Served: /health fetched from the host names the tenant.
     async with httpx.AsyncClient(timeout=5) as h:
@@ -91,8 +103,11 @@ async def test_signup_runs_a_hardened_container(
 
 
 async def test_delete_removes_container_and_volume(
-    client: httpx.AsyncClient, live_worker: CeleryWorker, stack: Stack,
-    dock: docker.DockerClient, slug: str,
+    client: httpx.AsyncClient,
+    live_worker: CeleryWorker,
+    stack: Stack,
+    dock: docker.DockerClient,
+    slug: str,
 ) -> None:
     assert (await client.post("/tenants", json={"slug": slug})).status_code == 202
     await wait_state(client, slug, "running")
@@ -114,7 +129,10 @@ async def test_delete_removes_container_and_volume(
 
 
 async def test_delete_keep_data_keeps_the_volume(
-    client: httpx.AsyncClient, live_worker: CeleryWorker, dock: docker.DockerClient, slug: str,
+    client: httpx.AsyncClient,
+    live_worker: CeleryWorker,
+    dock: docker.DockerClient,
+    slug: str,
 ) -> None:
     await client.post("/tenants", json={"slug": slug})
     await wait_state(client, slug, "running")
@@ -131,13 +149,17 @@ async def test_delete_keep_data_keeps_the_volume(
 
 
 async def test_patch_recreates_with_new_env_and_limits(
-    client: httpx.AsyncClient, live_worker: CeleryWorker, dock: docker.DockerClient, slug: str,
+    client: httpx.AsyncClient,
+    live_worker: CeleryWorker,
+    dock: docker.DockerClient,
+    slug: str,
 ) -> None:
     await client.post("/tenants", json={"slug": slug, "env": {"MODE": "a"}})
     await wait_state(client, slug, "running")
     old_id = dock.containers.get(f"berth-{slug}").id
-    r = await client.patch(f"/tenants/{slug}", json={"env": {"MODE": "b"},
-                                                     "limits": {"memory_mb": 200}})
+    r = await client.patch(
+        f"/tenants/{slug}", json={"env": {"MODE": "b"}, "limits": {"memory_mb": 200}}
+    )
     assert r.status_code == 202, r.text
     assert r.json()["generation"] == 2
 
@@ -160,7 +182,10 @@ async def test_patch_recreates_with_new_env_and_limits(
 
 
 async def test_unhealthy_blueprint_fails_and_leaves_nothing(
-    client: httpx.AsyncClient, live_worker: CeleryWorker, dock: docker.DockerClient, slug: str,
+    client: httpx.AsyncClient,
+    live_worker: CeleryWorker,
+    dock: docker.DockerClient,
+    slug: str,
 ) -> None:
     r = await client.post("/tenants", json={"slug": slug, "blueprint_version": "3"})
     assert r.status_code == 202

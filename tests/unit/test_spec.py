@@ -2,13 +2,24 @@ from provisioner.spec import TenantSpecInput, build_spec, volume_name
 
 
 def _input(**kw: object) -> TenantSpecInput:
-    base: dict[str, object] = dict(
-        tenant_id="0b6c7a52-1111-2222-3333-444455556666", slug="acme", generation=3,
-        blueprint_version="2", image="berth-sample:2", port=8080, user="10001:10001",
-        cpu=0.5, memory_mb=128, pids=128, blueprint_env={"A": "bp", "B": "bp"},
-        tenant_env={"B": "tenant", "C": "tenant"}, secrets={"C": "secret", "D": "secret"},
-        domain="example.com", network="tenants", instance="prod",
-    )
+    base: dict[str, object] = {
+        "tenant_id": "0b6c7a52-1111-2222-3333-444455556666",
+        "slug": "acme",
+        "generation": 3,
+        "blueprint_version": "2",
+        "image": "berth-sample:2",
+        "port": 8080,
+        "user": "10001:10001",
+        "cpu": 0.5,
+        "memory_mb": 128,
+        "pids": 128,
+        "blueprint_env": {"A": "bp", "B": "bp"},
+        "tenant_env": {"B": "tenant", "C": "tenant"},
+        "secrets": {"C": "secret", "D": "secret"},
+        "domain": "example.com",
+        "network": "tenants",
+        "instance": "prod",
+    }
     base.update(kw)
     return TenantSpecInput(**base)  # type: ignore[arg-type]
 
@@ -16,7 +27,11 @@ def _input(**kw: object) -> TenantSpecInput:
 def test_env_layers_blueprint_then_tenant_then_secrets_then_slug() -> None:
     spec = build_spec(_input())
     assert dict(spec.env) == {
-        "A": "bp", "B": "tenant", "C": "secret", "D": "secret", "BERTH_TENANT": "acme",
+        "A": "bp",
+        "B": "tenant",
+        "C": "secret",
+        "D": "secret",
+        "BERTH_TENANT": "acme",
     }
 
 

@@ -10,8 +10,21 @@ def test_valid_slugs_pass(slug: str) -> None:
 
 @pytest.mark.parametrize(
     "slug",
-    ["ab", "a" * 33, "1abc", "-abc", "abc-", "ACME", "ac_me", "ac.me", "a--b", "ac`me", "a b c",
-     "acme)", ""],
+    [
+        "ab",
+        "a" * 33,
+        "1abc",
+        "-abc",
+        "abc-",
+        "ACME",
+        "ac_me",
+        "ac.me",
+        "a--b",
+        "ac`me",
+        "a b c",
+        "acme)",
+        "",
+    ],
 )
 def test_invalid_slugs_are_refused(slug: str) -> None:
     with pytest.raises(ValueError, match="DNS label"):

@@ -1,0 +1,79 @@
+"""Retries, redelivery and concurrency never leave two containers or an orphan."""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+import docker
+import httpx
+import pytest
+from sqlalchemy import select
+
+from controlplane.models import Tenant
+from provisioner.celery_app import make_celery
+from tests.conftest import wait_state, wait_until
+from tests.fixtures.stack import CeleryWorker, Stack
+
+pytestmark = pytest.mark.docker
+
+
+def _containers(dock: docker.DockerClient, slug: str) -> list[Any]:
+    return dock.containers.list(all=True, filters={"label": f"berth.tenant={slug}"})
+
+
+async def test_worker_sigkilled_mid_provision_leaves_one_healthy_container(
+    client: httpx.AsyncClient,
+    live_worker: CeleryWorker,
+    stack: Stack,
+    dock: docker.DockerClient,
+    slug: str,
+) -> None:
+    # The sample waits 4 s before serving, so the kill lands while the task is
+    # waiting for health, after the container was created.
+    r = await client.post("/tenants", json={"slug": slug, "env": {"SAMPLE_START_DELAY": "4"}})
+    assert r.status_code == 202
+
+    async def created() -> bool:
+        return bool(_containers(dock, slug))
+
+    await wait_until(created, timeout=30, what="container created by the worker")
+    assert (await client.get(f"/tenants/{slug}")).json()["state"] == "provisioning"
+    live_worker.kill(signal.SIGKILL)
+
+    # A new worker picks the unacknowledged task up once its visibility timeout passes.
+    live_worker.start()
+    body = await wait_state(client, slug, "running", timeout=90)
+    assert body["container_name"] == f"berth-{slug}"
+    containers = _containers(dock, slug)
+    assert len(containers) == 1
+    c = containers[0]
+    c.reload()
+    assert c.status == "running"
+    assert c.attrs["Config"]["Labels"]["berth.generation"] == "1"
+
+
+async def test_concurrent_duplicate_tasks_make_one_container(
+    client: httpx.AsyncClient,
+    app: Any,
+    live_worker: CeleryWorker,
+    stack: Stack,
+    dock: docker.DockerClient,
+    slug: str,
+) -> None:
+    r = await client.post("/tenants", json={"slug": slug})
+    assert r.status_code == 202
+    async with app.state.sessionmaker() as s:
+        tenant_id = (await s.execute(select(Tenant.id).where(Tenant.slug == slug))).scalar_one()
+    celery = make_celery(stack.settings)
+    # Redelivery, a retry and the reconciler can all send the same work at once.
+    for _ in range(6):
+        celery.send_task("berth.converge_tenant", args=[str(tenant_id)])
+    await wait_state(client, slug, "running")
+    first = _containers(dock, slug)
+    assert len(first) == 1
+
+    # Every duplicate finishes (acks_late: a task leaves the broker's queue and
+    # unacked set only when done) without adding or replacing the container.
+    await wait_until(lambda: stack.queue_drained(), timeout=60, what="all tasks to finish")
+    assert [c.id for c in _containers(dock, slug)] == [first[0].id]
