@@ -23,7 +23,7 @@ run: $(STAMP) images
 	$(BIN)/berth run
 
 lint: $(STAMP)
-	$(BIN)/ruff check controlplane provisioner migrations tests
+	$(BIN)/ruff check controlplane provisioner migrations tests bench
 	$(BIN)/mypy controlplane provisioner
 
 test: $(STAMP) images lint

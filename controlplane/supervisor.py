@@ -1,4 +1,4 @@
-"""`berth run`: embedded dependencies, migrations, then API + worker + beat in one foreground.
+"""`berth run`: embedded deps, migrations, then API, worker, beat and watcher in one foreground.
 
 Ctrl-C (or SIGTERM) stops Berth's own processes cleanly. Tenant containers are not
 Berth's processes: they keep running, and the next start adopts them.
@@ -59,6 +59,7 @@ def process_commands(settings: Settings) -> dict[str, list[str]]:
             "--loglevel",
             "INFO",
         ],
+        "watcher": [py, "-m", "provisioner.watcher"],
         "beat": [
             *celery,
             "beat",
@@ -92,7 +93,7 @@ class Supervisor:
         if not redis_url:
             self.redis = EmbeddedRedis(s.data_dir)
             redis_url = self.redis.start()
-            console.print(f"[green]embedded Redis[/] at {self.redis.socket}")
+            console.print(f"[green]embedded Redis[/] on 127.0.0.1:{self.redis.port}")
         env["BERTH_DATABASE_URL"] = db_url
         env["BERTH_REDIS_URL"] = redis_url
         upgrade(db_url)

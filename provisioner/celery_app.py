@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from celery import Celery
+from celery import Celery, signals
 
+from controlplane.logging import configure_logging
 from controlplane.settings import Settings, get_settings
 
 
@@ -49,6 +50,13 @@ def make_celery(settings: Settings) -> Celery:
         },
     )
     return app
+
+
+@signals.setup_logging.connect
+def _setup_logging(**_: object) -> None:
+    # Berth's structured logs in worker and beat too, not Celery's default format.
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
 
 
 app = make_celery(get_settings()) if get_settings().redis_url else Celery("berth")

@@ -13,15 +13,20 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from redis import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from controlplane.db import make_engine, make_sessionmaker
+from controlplane.redis_client import redis_client
 from controlplane.security.crypto import SecretBox
 from controlplane.settings import Settings, get_settings
 from provisioner.runtime.base import RuntimeBackend
 from provisioner.runtime.docker import DockerBackend
 
 T = TypeVar("T")
+
+EXPECTED_STOP_PREFIX = "berth:expected-stop:"
 
 
 @dataclass
@@ -31,6 +36,25 @@ class WorkerContext:
     sessionmaker: async_sessionmaker[AsyncSession]
     backend: RuntimeBackend
     box: SecretBox
+    redis: Redis[bytes]
+
+    def expect_stop(self, container_ids: list[str]) -> None:
+        """Tell the events watcher that these containers stop on Berth's orders."""
+        try:
+            pipe = self.redis.pipeline()
+            for cid in container_ids:
+                pipe.setex(f"{EXPECTED_STOP_PREFIX}{cid}", 300, b"1")
+            pipe.execute()
+        except RedisError:
+            # Without the marker the watcher may record a spurious crash; that is
+            # noise, not harm, so a Redis outage must not block a removal.
+            pass
+
+    def is_expected_stop(self, container_id: str) -> bool:
+        try:
+            return bool(self.redis.exists(f"{EXPECTED_STOP_PREFIX}{container_id}"))
+        except RedisError:
+            return False
 
 
 class _LoopThread:
@@ -60,6 +84,7 @@ def build_context(settings: Settings) -> WorkerContext:
         sessionmaker=make_sessionmaker(engine),
         backend=backend,
         box=SecretBox(settings.resolved_secret_key()),
+        redis=redis_client(settings.require_redis_url()),
     )
 
 

@@ -33,3 +33,16 @@ async def tenant_lock(engine: AsyncEngine, tenant_id: uuid.UUID) -> AsyncIterato
             if got:
                 await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
                 await conn.commit()
+
+
+async def is_held(engine: AsyncEngine, tenant_id: uuid.UUID) -> bool:
+    """True while some task owns the tenant (its connection, hence its process, is alive)."""
+    key = lock_key(tenant_id)
+    async with engine.connect() as conn:
+        got = bool(
+            (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})).scalar()
+        )
+        if got:
+            await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        await conn.commit()
+    return not got

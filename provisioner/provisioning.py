@@ -41,6 +41,7 @@ class Outcome(StrEnum):
     BUSY = "busy"  # another task holds the tenant; the caller retries later
     STALE = "stale"  # desired state changed mid-way; a newer task will finish
     GONE = "gone"
+    HELD = "held"  # degraded (crash loop) or Docker is restarting it: hands off
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,9 @@ def _matches(info: ContainerInfo, tenant: Tenant) -> bool:
 
 
 async def _remove_all(ctx: WorkerContext, infos: list[ContainerInfo]) -> None:
+    if not infos:
+        return
+    await asyncio.to_thread(ctx.expect_stop, [i.id for i in infos])
     await asyncio.gather(*(asyncio.to_thread(ctx.backend.remove, i.id) for i in infos))
 
 
@@ -133,6 +137,9 @@ async def converge(ctx: WorkerContext, tenant_id: uuid.UUID) -> Outcome:
             return Outcome.GONE
         if tenant.desired_state == "deleted":
             return await _teardown(ctx, tenant)
+        if tenant.state == "degraded":
+            # A crash loop stops restarts until an operator asks for one.
+            return Outcome.HELD
         try:
             return await _provision(ctx, snap, bound)
         except RuntimeBackendError as exc:
@@ -148,14 +155,12 @@ async def _provision(
     existing = await _containers(ctx, tenant.id)
     current = [c for c in existing if _matches(c, tenant)]
     stale = [c for c in existing if not _matches(c, tenant)]
-    if (
-        not stale
-        and current
-        and current[0].running
-        and tenant.state == "running"
-        and tenant.observed_generation == tenant.generation
-    ):
-        return Outcome.RUNNING  # already converged: no writes, no engine mutations
+    converged = tenant.state == "running" and tenant.observed_generation == tenant.generation
+    if not stale and current and converged:
+        if current[0].running:
+            return Outcome.RUNNING  # already converged: no writes, no engine mutations
+        if current[0].state == "restarting":
+            return Outcome.HELD  # Docker's own restart policy is at work
     if stale:
         # Same container name for every generation: the old one goes first.
         await _remove_all(ctx, stale)
@@ -185,7 +190,7 @@ async def _provision(
     )
     if not result.healthy:
         # Leave nothing half-made: the container goes, the data volume stays.
-        await asyncio.to_thread(ctx.backend.remove, info.id)
+        await _remove_all(ctx, [info])
         bound.warning("provision_failed", reason=result.reason)
         await _set_observed(ctx, tenant, "failed", result.reason, container_id=None)
         return Outcome.FAILED

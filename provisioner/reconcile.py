@@ -1,79 +1,185 @@
 """The level-triggered reconciler: compare the engine with PostgreSQL, fix drift.
 
-One list call to the engine per sweep, one query for desired state; per-tenant
-repairs are handed to converge tasks, which are idempotent. On an unchanged world a
-sweep makes no mutating engine call and enqueues nothing.
+One list call to the engine per sweep and one query for desired state. Repairs of a
+tenant are handed to converge tasks (idempotent), so a sweep never races a task.
+On an unchanged world a sweep makes no mutating engine call and enqueues nothing.
+It only inspects containers that started since Berth last accounted for them, to
+catch restarts whose events were lost.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import structlog
 
 from controlplane.audit.service import record
+from controlplane.incidents import service as incidents
+from controlplane.incidents.repository import IncidentRepository
+from controlplane.models import Tenant
 from controlplane.models.base import utcnow
 from controlplane.tenants.repository import TenantRepository
 from provisioner.context import WorkerContext
-from provisioner.spec import LABEL_GENERATION, LABEL_INSTANCE, LABEL_TENANT_ID
+from provisioner.locks import is_held
+from provisioner.runtime.base import ContainerInfo
+from provisioner.spec import LABEL_BLUEPRINT, LABEL_GENERATION, LABEL_INSTANCE, LABEL_TENANT_ID
 
 log = structlog.get_logger(__name__)
 
 # A pending tenant younger than this still has its signup task in flight.
 PENDING_GRACE = timedelta(seconds=5)
+_UP_SECONDS = re.compile(r"^Up (\d+) seconds?")
+
+Enqueue = Callable[[str, float], None]
 
 
-async def reconcile(ctx: WorkerContext, *, enqueue: Callable[[str], None]) -> dict[str, int]:
-    """One sweep. Returns counts of what it found and did."""
+@dataclass
+class SweepResult:
+    containers: int = 0
+    tenants: int = 0
+    enqueued: list[str] = field(default_factory=list)
+    orphans: int = 0
+    missed_restarts: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "containers": self.containers,
+            "tenants": self.tenants,
+            "enqueued": len(self.enqueued),
+            "orphans": self.orphans,
+            "missed_restarts": self.missed_restarts,
+        }
+
+
+def uptime_seconds(status: str) -> float | None:
+    """Seconds of uptime from `docker ps` status text, when under a minute."""
+    if status.startswith("Up Less than a second"):
+        return 0.0
+    match = _UP_SECONDS.match(status)
+    return float(match.group(1)) if match else None
+
+
+def _current(tenant: Tenant, mine: list[ContainerInfo]) -> ContainerInfo | None:
+    for c in mine:
+        if (
+            c.labels.get(LABEL_GENERATION) == str(tenant.generation)
+            and c.labels.get(LABEL_BLUEPRINT) == tenant.blueprint_version
+        ):
+            return c
+    return None
+
+
+async def reconcile(ctx: WorkerContext, *, enqueue: Enqueue) -> SweepResult:
+    """One sweep over every tenant and every Berth container of this instance."""
     # List before querying: any container listed was created after its tenant row
     # was committed, so the query below sees that tenant and it is never an orphan.
     containers = await asyncio.to_thread(ctx.backend.list, {LABEL_INSTANCE: ctx.settings.instance})
     async with ctx.sessionmaker() as session:
         tenants = await TenantRepository(session).all_live()
-    by_tenant: dict[str, list[object]] = {}
+    by_tenant: dict[str, list[ContainerInfo]] = {}
     for info in containers:
         by_tenant.setdefault(info.labels.get(LABEL_TENANT_ID, ""), []).append(info)
 
+    result = SweepResult(containers=len(containers), tenants=len(tenants))
     now = utcnow()
     busy_grace = timedelta(seconds=ctx.settings.provision_timeout + 15)
-    counts = {"containers": len(containers), "tenants": len(tenants), "enqueued": 0, "orphans": 0}
-    live_ids = set()
+    to_inspect: list[tuple[Tenant, ContainerInfo]] = []
     for tenant in tenants:
         tid = str(tenant.id)
-        live_ids.add(tid)
-        mine = [c for c in containers if c.labels.get(LABEL_TENANT_ID) == tid]
+        mine = by_tenant.get(tid, [])
         age = now - tenant.state_changed_at
-        needs = False
+        delay: float | None = None
         if tenant.state == "pending":
-            needs = age > PENDING_GRACE
+            delay = 0.0 if age > PENDING_GRACE else None
         elif tenant.state in ("provisioning", "deleting"):
-            needs = age > busy_grace
+            # Only a live task holds the tenant's lock in these states; a free lock
+            # means its worker died mid-way, so re-drive it now rather than waiting
+            # for the broker to redeliver.
+            if age > busy_grace or (
+                age > PENDING_GRACE and not await is_held(ctx.engine, tenant.id)
+            ):
+                delay = 0.0
         elif tenant.state == "running" and tenant.desired_state == "running":
-            healthy = [
-                c
-                for c in mine
-                if c.running and c.labels.get(LABEL_GENERATION) == str(tenant.generation)
-            ]
-            needs = not healthy
-        if needs:
-            enqueue(tid)
-            counts["enqueued"] += 1
+            current = _current(tenant, mine)
+            if current is None or len(mine) > 1:
+                delay = 0.0  # missing, wrong version, or an extra container
+            elif current.state in ("exited", "created", "dead"):
+                delay = await _restart_delay(ctx, tenant)
+            elif current.running:
+                up = uptime_seconds(current.status or "")
+                if up is not None and up + 1 < age.total_seconds():
+                    to_inspect.append((tenant, current))
+        if delay is not None:
+            enqueue(tid, delay)
+            result.enqueued.append(tenant.slug)
 
+    for tenant, info in to_inspect:
+        result.missed_restarts += await _account_restarts(ctx, tenant, info)
+
+    live_ids = {str(t.id) for t in tenants}
     orphans = [c for c in containers if c.labels.get(LABEL_TENANT_ID, "") not in live_ids]
     if orphans:
-        await asyncio.gather(*(asyncio.to_thread(ctx.backend.remove, c.id) for c in orphans))
-        async with ctx.sessionmaker() as session:
-            for c in orphans:
-                record(
-                    session,
-                    actor="berth",
-                    action="container.orphan_removed",
-                    target=f"container:{c.name}",
-                    detail={"tenant_id": c.labels.get(LABEL_TENANT_ID)},
-                )
-            await session.commit()
-        counts["orphans"] = len(orphans)
-        log.info("orphans_removed", count=len(orphans))
-    return counts
+        await _remove_orphans(ctx, orphans)
+        result.orphans = len(orphans)
+    if result.enqueued or result.orphans or result.missed_restarts:
+        log.info("reconciled", **result.as_dict())
+    return result
+
+
+async def _restart_delay(ctx: WorkerContext, tenant: Tenant) -> float:
+    async with ctx.sessionmaker() as session:
+        since = utcnow() - timedelta(seconds=ctx.settings.crashloop_window)
+        failures = await IncidentRepository(session).count_failures_since(tenant.id, since)
+    return incidents.backoff_seconds(
+        failures, base=ctx.settings.restart_backoff_base, cap=ctx.settings.restart_backoff_max
+    )
+
+
+async def _account_restarts(ctx: WorkerContext, tenant: Tenant, listed: ContainerInfo) -> int:
+    """Record restarts the watcher missed (it was down, or the event was lost)."""
+    info = await asyncio.to_thread(ctx.backend.inspect, listed.id)
+    if info is None:
+        return 0
+    async with ctx.sessionmaker() as session:
+        fresh = await TenantRepository(session).get(tenant.id, for_update=True)
+        if fresh is None or info.restart_count <= fresh.observed_restarts:
+            return 0
+        missed = info.restart_count - fresh.observed_restarts
+        kind = "oom" if info.oom_killed else "crash"
+        await incidents.record_failure(
+            session,
+            tenant=fresh,
+            kind=kind,
+            container_id=info.id,
+            exit_code=info.exit_code,
+            restart_count=info.restart_count,
+            source="reconciler",
+        )
+        fresh.observed_restarts = info.restart_count
+        if info.health in (None, "healthy"):
+            await incidents.resolve_recovered(session, tenant=fresh)
+        await session.commit()
+    return missed
+
+
+async def _remove_orphans(ctx: WorkerContext, orphans: list[ContainerInfo]) -> None:
+    await asyncio.to_thread(ctx.expect_stop, [c.id for c in orphans])
+    await asyncio.gather(*(asyncio.to_thread(ctx.backend.remove, c.id) for c in orphans))
+    async with ctx.sessionmaker() as session:
+        for c in orphans:
+            record(
+                session,
+                actor="berth",
+                action="container.orphan_removed",
+                target=f"container:{c.name}",
+                detail={
+                    "tenant_id": c.labels.get(LABEL_TENANT_ID),
+                    "tenant": c.labels.get("berth.tenant"),
+                },
+            )
+        await session.commit()
+    log.info("orphans_removed", count=len(orphans))

@@ -10,7 +10,7 @@ from celery import Task
 from provisioner import context
 from provisioner.celery_app import app
 from provisioner.provisioning import Outcome, converge
-from provisioner.reconcile import reconcile
+from provisioner.reconcile import SweepResult, reconcile
 
 log = structlog.get_logger(__name__)
 
@@ -25,15 +25,16 @@ def converge_tenant(self: Task, tenant_id: str) -> str:  # type: ignore[type-arg
     outcome = Outcome(context.run(lambda ctx: converge(ctx, uuid.UUID(tenant_id))))
     if outcome is Outcome.BUSY:
         raise self.retry(countdown=BUSY_RETRY_SECONDS)
+    log.info("converge_done", tenant_id=tenant_id, outcome=outcome.value)
     return outcome.value
 
 
 @app.task(name="berth.reconcile")
 def reconcile_task() -> dict[str, int]:
     """Level-triggered sweep: re-drive every tenant whose world lags its desired state."""
-    result: dict[str, int] = context.run(lambda ctx: reconcile(ctx, enqueue=_enqueue))
-    return result
+    result: SweepResult = context.run(lambda ctx: reconcile(ctx, enqueue=_enqueue))
+    return result.as_dict()
 
 
-def _enqueue(tenant_id: str) -> None:
-    converge_tenant.apply_async(args=(tenant_id,))
+def _enqueue(tenant_id: str, countdown: float) -> None:
+    converge_tenant.apply_async(args=(tenant_id,), countdown=countdown)

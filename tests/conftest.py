@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -14,7 +15,7 @@ import pytest
 from fastapi import FastAPI
 
 from controlplane.app import create_app
-from tests.fixtures.stack import ADMIN_TOKEN, CeleryWorker, Stack, start_stack, stop_stack
+from tests.fixtures.stack import ADMIN_TOKEN, BerthProcess, Stack, start_stack, stop_stack
 
 T = TypeVar("T")
 
@@ -55,18 +56,54 @@ async def anon(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture(scope="session")
-def worker(stack: Stack) -> CeleryWorker:
+def worker(stack: Stack) -> BerthProcess:
     """The stack's long-lived Celery worker (a real process)."""
-    alive = [w for w in stack.workers if w.proc and w.proc.poll() is None]
-    return alive[0] if alive else stack.start_worker()
+    return stack.start_worker()
 
 
 @pytest.fixture
-def live_worker(stack: Stack, worker: CeleryWorker) -> CeleryWorker:
+def live_worker(stack: Stack, worker: BerthProcess) -> BerthProcess:
     """A running worker, restarted if an earlier test killed it."""
-    if worker.proc is None or worker.proc.poll() is not None:
+    if not worker.alive:
         worker.start()
     return worker
+
+
+@pytest.fixture(scope="session")
+def _watcher(stack: Stack) -> BerthProcess:
+    return stack.start_watcher()
+
+
+@pytest.fixture
+def watcher(_watcher: BerthProcess) -> BerthProcess:
+    """A running events watcher (a real process)."""
+    if not _watcher.alive:
+        _watcher.start()
+    return _watcher
+
+
+@pytest.fixture
+def no_watcher(stack: Stack) -> Iterator[None]:
+    """No events watcher runs during the test: only the reconciler can notice faults."""
+    running = [p for p in stack.workers if p.name.startswith("watcher") and p.alive]
+    for p in running:
+        p.stop()
+    yield
+    for p in running:
+        p.start()
+
+
+@pytest.fixture(scope="session")
+def _beat(stack: Stack) -> BerthProcess:
+    return stack.start_beat()
+
+
+@pytest.fixture
+def beat(_beat: BerthProcess) -> BerthProcess:
+    """A running celery beat: the reconciler sweeps every reconcile_interval."""
+    if not _beat.alive:
+        _beat.start()
+    return _beat
 
 
 @pytest.fixture(scope="session")
@@ -133,7 +170,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             )
             lines.append(c.logs(tail=30).decode(errors="replace"))
         lines.append("--- worker logs (tail)")
-        lines.append(stack.logs()[-4000:])
+        lines.append(stack.logs()[-int(os.environ.get("BERTH_TEST_LOG_TAIL", "4000")) :])
         report.sections.append(("berth containers", "\n".join(lines)))
         client.close()
     except Exception as exc:  # noqa: BLE001 - diagnostics must not mask the failure

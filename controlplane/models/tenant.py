@@ -59,3 +59,9 @@ class Tenant(TimestampMixin, Base):
         DateTime(timezone=True), server_default=text("now()"), nullable=False
     )
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Containment (observed): restarts seen, health, and the container's RestartCount
+    # already accounted for, so the reconciler can spot restarts the watcher missed.
+    restart_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    observed_restarts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    health: Mapped[str | None] = mapped_column(String(16))
+    last_incident_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -19,10 +19,11 @@ from controlplane.deps import (
     actor_of,
 )
 from controlplane.errors import InvalidInput
-from controlplane.models import Tenant
+from controlplane.models import Incident, Tenant
 from controlplane.settings import Settings
 from controlplane.tenants import service
 from controlplane.tenants.schemas import (
+    IncidentBrief,
     LimitsOut,
     SecretOut,
     SecretPut,
@@ -40,7 +41,13 @@ SlugPath = Annotated[str, Path(max_length=32, pattern=r"^[a-z][a-z0-9-]*$")]
 SecretName = Annotated[str, Path(max_length=128, pattern=ENV_NAME_RE.pattern)]
 
 
-def to_out(tenant: Tenant, *, settings: Settings, secrets: list[str]) -> TenantOut:
+def to_out(
+    tenant: Tenant,
+    *,
+    settings: Settings,
+    secrets: list[str],
+    last_incident: Incident | None = None,
+) -> TenantOut:
     return TenantOut(
         slug=tenant.slug,
         plan=tenant.plan,
@@ -54,6 +61,17 @@ def to_out(tenant: Tenant, *, settings: Settings, secrets: list[str]) -> TenantO
         limits=LimitsOut(cpu=tenant.cpu, memory_mb=tenant.memory_mb, pids=tenant.pids),
         generation=tenant.generation,
         container_name=tenant.container_name,
+        health=tenant.health,
+        restart_count=tenant.restart_count,
+        last_incident=IncidentBrief(
+            id=last_incident.id,
+            kind=last_incident.kind,
+            severity=last_incident.severity,
+            opened_at=last_incident.opened_at,
+            resolved_at=last_incident.resolved_at,
+        )
+        if last_incident
+        else None,
         created_at=tenant.created_at,
         updated_at=tenant.updated_at,
     )
@@ -107,7 +125,11 @@ async def list_tenants(
     after = _decode_cursor(cursor) if cursor else None
     tenants = await service.list_page(session, limit=limit, state=state, after=after)
     names = await service.secret_names(session, tenants=tenants)
-    items = [to_out(t, settings=settings, secrets=names[t.id]) for t in tenants]
+    last = await service.last_incidents(session, tenants=tenants)
+    items = [
+        to_out(t, settings=settings, secrets=names[t.id], last_incident=last.get(t.id))
+        for t in tenants
+    ]
     next_cursor = _encode_cursor(tenants[-1]) if len(tenants) == limit else None
     return TenantPage(items=items, next_cursor=next_cursor)
 
@@ -119,7 +141,10 @@ async def get_tenant(
     """Show one tenant with its desired and observed state."""
     tenant = await service.get_live(session, slug=slug)
     names = await service.secret_names(session, tenants=[tenant])
-    return to_out(tenant, settings=settings, secrets=names[tenant.id])
+    last = await service.last_incidents(session, tenants=[tenant])
+    return to_out(
+        tenant, settings=settings, secrets=names[tenant.id], last_incident=last.get(tenant.id)
+    )
 
 
 @router.patch("/{slug}", response_model=TenantOut, status_code=status.HTTP_202_ACCEPTED)
@@ -191,3 +216,17 @@ async def delete_secret(
     """Remove a secret; the container is recreated without it."""
     await service.delete_secret(session, actor=actor_of(principal, request), slug=slug, name=name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{slug}/restart", response_model=TenantOut, status_code=status.HTTP_202_ACCEPTED)
+async def restart_tenant(
+    slug: SlugPath,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: AdminDep,
+) -> TenantOut:
+    """Recreate the tenant's container with the same spec and data; clears a crash loop."""
+    tenant = await service.restart(session, actor=actor_of(principal, request), slug=slug)
+    names = await service.secret_names(session, tenants=[tenant])
+    return to_out(tenant, settings=settings, secrets=names[tenant.id])

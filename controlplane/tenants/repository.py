@@ -114,6 +114,7 @@ class TenantRepository:
         container_id: str | None = None,
         container_name: str | None = None,
         observed_generation: int | None = None,
+        observed_restarts: int | None = None,
     ) -> bool:
         """Record what the provisioner saw, unless the desired state moved on meanwhile.
 
@@ -130,6 +131,8 @@ class TenantRepository:
             values["container_name"] = container_name
         if observed_generation is not None:
             values["observed_generation"] = observed_generation
+        if observed_restarts is not None:
+            values["observed_restarts"] = observed_restarts
         stmt = (
             update(Tenant)
             .where(
@@ -137,6 +140,9 @@ class TenantRepository:
                 Tenant.generation == generation,
                 Tenant.desired_state == "running",
                 Tenant.deleted_at.is_(None),
+                # Only an operator's restart (which bumps the generation) lifts a
+                # crash loop; a task from before it must not.
+                Tenant.state != "degraded",
             )
             .values(**values)
         )

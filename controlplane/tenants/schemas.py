@@ -14,7 +14,9 @@ SecretMap = Annotated[
     AfterValidator(lambda m: {check_env_name(k): v for k, v in m.items()}),
 ]
 
-TenantState = Literal["pending", "provisioning", "running", "failed", "deleting", "deleted"]
+TenantState = Literal[
+    "pending", "provisioning", "running", "failed", "degraded", "deleting", "deleted"
+]
 
 
 class TenantCreate(BaseModel):
@@ -42,6 +44,14 @@ class LimitsOut(BaseModel):
     pids: int
 
 
+class IncidentBrief(BaseModel):
+    id: int
+    kind: str
+    severity: str
+    opened_at: datetime
+    resolved_at: datetime | None
+
+
 class TenantOut(BaseModel):
     slug: str
     plan: str
@@ -55,6 +65,9 @@ class TenantOut(BaseModel):
     limits: LimitsOut
     generation: int
     container_name: str | None
+    health: str | None
+    restart_count: int
+    last_incident: IncidentBrief | None
     created_at: datetime
     updated_at: datetime
 

@@ -14,7 +14,9 @@ from controlplane.blueprints.repository import BlueprintRepository
 from controlplane.context import CONVERGE_TASK, Actor
 from controlplane.db import pending_jobs
 from controlplane.errors import Conflict, InvalidInput, NotFound
-from controlplane.models import Blueprint, Tenant, TenantSecret
+from controlplane.incidents import service as incidents
+from controlplane.incidents.repository import IncidentRepository
+from controlplane.models import Blueprint, Incident, Tenant, TenantSecret
 from controlplane.models.base import utcnow
 from controlplane.plans.service import get_plan, resolve_limits
 from controlplane.security.crypto import SecretBox
@@ -116,10 +118,10 @@ async def _get_mutable(session: AsyncSession, slug: str) -> Tenant:
     return tenant
 
 
-def _bump(tenant: Tenant) -> None:
+def _bump(tenant: Tenant, reason: str = "configuration changed") -> None:
     tenant.generation += 1
-    if tenant.state in ("running", "failed"):
-        _set_state(tenant, "pending", "configuration changed")
+    if tenant.state in ("running", "failed", "degraded"):
+        _set_state(tenant, "pending", reason)
 
 
 def _set_state(tenant: Tenant, state: str, reason: str | None) -> None:
@@ -209,6 +211,12 @@ async def secret_names(
     return await TenantRepository(session).secret_names_for([t.id for t in tenants])
 
 
+async def last_incidents(
+    session: AsyncSession, *, tenants: Sequence[Tenant]
+) -> dict[uuid.UUID, Incident]:
+    return await IncidentRepository(session).last_for([t.id for t in tenants])
+
+
 async def list_secrets(session: AsyncSession, *, slug: str) -> Sequence[TenantSecret]:
     tenant = await get_live(session, slug=slug)
     return await TenantRepository(session).secrets(tenant.id)
@@ -260,3 +268,22 @@ async def delete_secret(session: AsyncSession, *, actor: Actor, slug: str, name:
         detail={"name": name},
     )
     _converge(session, tenant)
+
+
+async def restart(session: AsyncSession, *, actor: Actor, slug: str) -> Tenant:
+    """Recreate the tenant's container (same spec, same data); lifts a crash loop."""
+    tenant = await _get_mutable(session, slug)
+    was = tenant.state
+    _bump(tenant, "restart requested")
+    tenant.observed_restarts = 0
+    await incidents.resolve_crash_loop(session, tenant=tenant)
+    record(
+        session,
+        actor=actor.key_id,
+        request_id=actor.request_id,
+        action="tenant.restart",
+        target=f"tenant:{slug}",
+        detail={"from_state": was},
+    )
+    _converge(session, tenant)
+    return tenant

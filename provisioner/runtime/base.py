@@ -68,6 +68,7 @@ class ContainerInfo:
     oom_killed: bool = False
     restart_count: int = 0
     started_at: str | None = None
+    status: str | None = None  # the engine's human status line, e.g. "Up 5 seconds"
 
     @property
     def running(self) -> bool:
@@ -100,6 +101,13 @@ class RuntimeBackend(abc.ABC):
         """Start a stopped container; starting a running one is a no-op."""
 
     @abc.abstractmethod
+    def stop(self, container_id: str, *, timeout: int = 10) -> None:
+        """Stop a container so that its restart policy does not bring it back.
+
+        Already stopped or gone is success.
+        """
+
+    @abc.abstractmethod
     def remove(self, container_id: str) -> None:
         """Force-remove a container. Already gone (404) or being removed (409) is success."""
 
@@ -128,5 +136,11 @@ class RuntimeBackend(abc.ABC):
         """One-shot resource usage (no streaming)."""
 
     @abc.abstractmethod
-    def events(self, labels: Mapping[str, str]) -> Iterator[dict[str, Any]]:
-        """Stream engine events for containers carrying `labels`; ends when the engine drops."""
+    def events(
+        self, labels: Mapping[str, str], *, since: float | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Stream container events carrying `labels`, replaying from `since` (epoch seconds).
+
+        The iterator ends, or raises EngineUnavailable, when the engine connection drops;
+        callers reconnect with `since` set to the last event they handled.
+        """

@@ -115,6 +115,7 @@ def _info_from_list(item: dict[str, Any], network: str | None) -> ContainerInfo:
         state=item.get("State", "unknown"),
         ip=ip,
         health=health,
+        status=status,
     )
 
 
@@ -271,6 +272,18 @@ class DockerBackend(RuntimeBackend):
         except (DockerException, requests.exceptions.RequestException) as exc:
             raise _translate(exc, f"start {container_id[:12]}") from exc
 
+    def stop(self, container_id: str, *, timeout: int = 10) -> None:
+        try:
+            self.api.stop(container_id, timeout=timeout)
+        except NotFound:
+            return
+        except APIError as exc:
+            if exc.status_code in (304, 404):
+                return
+            raise _translate(exc, f"stop {container_id[:12]}") from exc
+        except (DockerException, requests.exceptions.RequestException) as exc:
+            raise _translate(exc, f"stop {container_id[:12]}") from exc
+
     def remove(self, container_id: str) -> None:
         try:
             self.api.remove_container(container_id, force=True, v=False)
@@ -331,9 +344,16 @@ class DockerBackend(RuntimeBackend):
             raise _translate(exc, f"stats {container_id[:12]}") from exc
         return data
 
-    def events(self, labels: Mapping[str, str]) -> Iterator[dict[str, Any]]:
-        filters = {"type": ["container"], "label": [f"{k}={v}" for k, v in labels.items()]}
+    def events(
+        self, labels: Mapping[str, str], *, since: float | None = None
+    ) -> Iterator[dict[str, Any]]:
+        filters = {
+            "type": ["container"],
+            "label": [f"{k}={v}" for k, v in labels.items()],
+            "event": ["oom", "die", "start", "health_status"],
+        }
         try:
-            yield from self.api.events(filters=filters, decode=True)
+            start = int(since) if since is not None else None
+            yield from self.api.events(since=start, filters=filters, decode=True)
         except (DockerException, requests.exceptions.RequestException) as exc:
             raise _translate(exc, "events") from exc

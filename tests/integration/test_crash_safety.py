@@ -13,7 +13,7 @@ from sqlalchemy import select
 from controlplane.models import Tenant
 from provisioner.celery_app import make_celery
 from tests.conftest import wait_state, wait_until
-from tests.fixtures.stack import CeleryWorker, Stack
+from tests.fixtures.stack import BerthProcess, Stack
 
 pytestmark = pytest.mark.docker
 
@@ -24,7 +24,8 @@ def _containers(dock: docker.DockerClient, slug: str) -> list[Any]:
 
 async def test_worker_sigkilled_mid_provision_leaves_one_healthy_container(
     client: httpx.AsyncClient,
-    live_worker: CeleryWorker,
+    live_worker: BerthProcess,
+    beat: BerthProcess,
     stack: Stack,
     dock: docker.DockerClient,
     slug: str,
@@ -41,7 +42,8 @@ async def test_worker_sigkilled_mid_provision_leaves_one_healthy_container(
     assert (await client.get(f"/tenants/{slug}")).json()["state"] == "provisioning"
     live_worker.kill(signal.SIGKILL)
 
-    # A new worker picks the unacknowledged task up once its visibility timeout passes.
+    # The task is redelivered: by the reconciler as soon as it sees the tenant's lock
+    # free while provisioning, or by the broker once the visibility timeout passes.
     live_worker.start()
     body = await wait_state(client, slug, "running", timeout=90)
     assert body["container_name"] == f"berth-{slug}"
@@ -56,7 +58,7 @@ async def test_worker_sigkilled_mid_provision_leaves_one_healthy_container(
 async def test_concurrent_duplicate_tasks_make_one_container(
     client: httpx.AsyncClient,
     app: Any,
-    live_worker: CeleryWorker,
+    live_worker: BerthProcess,
     stack: Stack,
     dock: docker.DockerClient,
     slug: str,
@@ -73,7 +75,11 @@ async def test_concurrent_duplicate_tasks_make_one_container(
     first = _containers(dock, slug)
     assert len(first) == 1
 
-    # Every duplicate finishes (acks_late: a task leaves the broker's queue and
-    # unacked set only when done) without adding or replacing the container.
-    await wait_until(lambda: stack.queue_drained(), timeout=60, what="all tasks to finish")
+    # Every duplicate finishes (each logs converge_done with the tenant id) without
+    # adding or replacing the container.
+    async def all_done() -> bool:
+        lines = stack.logs().splitlines()
+        return sum(1 for ln in lines if "converge_done" in ln and str(tenant_id) in ln) >= 7
+
+    await wait_until(all_done, timeout=60, what="all seven converge tasks to finish")
     assert [c.id for c in _containers(dock, slug)] == [first[0].id]

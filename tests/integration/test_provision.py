@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.conftest import wait_state, wait_until
-from tests.fixtures.stack import CeleryWorker, Stack
+from tests.fixtures.stack import BerthProcess, Stack
 
 pytestmark = pytest.mark.docker
 
@@ -26,7 +26,7 @@ def _exec(c: Any, cmd: str) -> tuple[int, str]:
 
 async def test_signup_runs_a_hardened_container(
     client: httpx.AsyncClient,
-    live_worker: CeleryWorker,
+    live_worker: BerthProcess,
     stack: Stack,
     dock: docker.DockerClient,
     slug: str,
@@ -104,7 +104,7 @@ async def test_signup_runs_a_hardened_container(
 
 async def test_delete_removes_container_and_volume(
     client: httpx.AsyncClient,
-    live_worker: CeleryWorker,
+    live_worker: BerthProcess,
     stack: Stack,
     dock: docker.DockerClient,
     slug: str,
@@ -130,7 +130,7 @@ async def test_delete_removes_container_and_volume(
 
 async def test_delete_keep_data_keeps_the_volume(
     client: httpx.AsyncClient,
-    live_worker: CeleryWorker,
+    live_worker: BerthProcess,
     dock: docker.DockerClient,
     slug: str,
 ) -> None:
@@ -150,7 +150,7 @@ async def test_delete_keep_data_keeps_the_volume(
 
 async def test_patch_recreates_with_new_env_and_limits(
     client: httpx.AsyncClient,
-    live_worker: CeleryWorker,
+    live_worker: BerthProcess,
     dock: docker.DockerClient,
     slug: str,
 ) -> None:
@@ -183,7 +183,7 @@ async def test_patch_recreates_with_new_env_and_limits(
 
 async def test_unhealthy_blueprint_fails_and_leaves_nothing(
     client: httpx.AsyncClient,
-    live_worker: CeleryWorker,
+    live_worker: BerthProcess,
     dock: docker.DockerClient,
     slug: str,
 ) -> None:

@@ -13,7 +13,7 @@ import pgserver
 import pytest
 
 from tests.conftest import wait_state, wait_until
-from tests.fixtures.stack import CeleryWorker, Stack
+from tests.fixtures.stack import BerthProcess, Stack
 
 pytestmark = pytest.mark.docker
 
@@ -34,7 +34,7 @@ def _pg_dump(stack: Stack) -> str:
 
 async def test_secret_values_never_leak(
     client: httpx.AsyncClient,
-    live_worker: CeleryWorker,
+    live_worker: BerthProcess,
     stack: Stack,
     dock: docker.DockerClient,
     capfd: pytest.CaptureFixture[str],

@@ -68,6 +68,20 @@ on_term() {
     exit 0
 }
 trap on_term TERM INT
+# Test hook: SIGUSR1 makes the main process (PID 1) allocate memory until the
+# kernel's OOM killer ends it -- a tenant runtime running out of memory.
+trap 'log "memory bomb"; bomb="$(head -c 2000000000 /dev/zero | tr "\\000" x)"' USR1
+
+# Test hook: /data/crash-countdown holding N > 0 makes this start exit 3 (and
+# count down), so a test can drive a crash loop that ends by itself.
+if [ -f /data/crash-countdown ]; then
+    n="$(cat /data/crash-countdown 2>/dev/null)"
+    case "$n" in
+        ''|*[!0-9]*) ;;
+        0) ;;
+        *) echo $((n - 1)) > /data/crash-countdown; log "crash-countdown $n: exiting 3"; exit 3 ;;
+    esac
+fi
 
 # Test hook: SAMPLE_START_DELAY=<seconds> delays serving, to widen the window in
 # which a provision is in flight (used by crash-safety tests).

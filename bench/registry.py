@@ -1,0 +1,10 @@
+"""Every benchmark `python -m bench` runs, in order. Add a module, then a line here."""
+
+from __future__ import annotations
+
+from bench import provision
+from bench.harness import Benchmark
+
+BENCHMARKS: list[Benchmark] = [
+    provision.BENCHMARK,
+]

@@ -1,0 +1,185 @@
+"""A real Berth for benchmarks: the test stack (embedded PostgreSQL + Redis, migrated,
+blueprints registered), the API as a real uvicorn process and real Celery workers.
+
+Everything is torn down on exit, including on failure and KeyboardInterrupt:
+`stop_stack` removes every Docker object carrying the stack's berth.instance label.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import docker
+import docker.utils
+import httpx
+
+from controlplane.supervisor import process_commands
+from tests.fixtures.stack import ADMIN_TOKEN, ROOT, Stack, start_stack, stop_stack
+
+# The events stream is idle between provisions; a read timeout would end it.
+EVENTS_READ_TIMEOUT = 24 * 3600
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class WorkerProcess(Protocol):
+    """What the benchmarks need of the test stack's worker process object."""
+
+    log_path: Path
+
+
+@dataclass
+class BenchStack:
+    stack: Stack
+    base_url: str
+    client: httpx.Client
+    workers: list[WorkerProcess]
+    api_log: str
+
+    @property
+    def instance(self) -> str:
+        return self.stack.instance
+
+
+def _stop_process(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(15)
+    except ProcessLookupError:
+        pass
+
+
+def _wait_api(proc: subprocess.Popen[bytes], url: str, log: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the API exited with {proc.returncode}; see {log}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"the API did not answer /healthz within {timeout:g}s; see {log}")
+
+
+@contextmanager
+def berth_stack(tag: str, *, workers: int = 1, concurrency: int = 8) -> Iterator[BenchStack]:
+    """A running Berth (API process + `workers` Celery workers) on a fresh stack."""
+    stack = start_stack(tag)
+    api: subprocess.Popen[bytes] | None = None
+    client: httpx.Client | None = None
+    try:
+        port = free_port()
+        settings = stack.settings.model_copy(update={"api_port": port})
+        log_path = stack.base / "api.log"
+        with log_path.open("ab") as log:
+            api = subprocess.Popen(
+                process_commands(settings)["api"],
+                env=stack.env(BERTH_API_PORT=str(port)),
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        base_url = f"http://{settings.api_host}:{port}"
+        _wait_api(api, base_url, str(log_path))
+        started: list[WorkerProcess] = [
+            stack.start_worker(concurrency=concurrency) for _ in range(workers)
+        ]
+        client = httpx.Client(
+            base_url=base_url,
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            timeout=30,
+        )
+        yield BenchStack(
+            stack=stack,
+            base_url=base_url,
+            client=client,
+            workers=started,
+            api_log=str(log_path),
+        )
+    finally:
+        if client is not None:
+            client.close()
+        if api is not None:
+            _stop_process(api)
+        stop_stack(stack)
+
+
+@dataclass
+class DockerEvents:
+    """Engine timestamps of container events (create, start, ...) for one instance.
+
+    Engine clocks and time.time() are the same host clock, so phases can be measured
+    against wall-clock marks taken by the benchmark.
+    """
+
+    instance: str
+    times: dict[str, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
+    _thread: threading.Thread | None = None
+    _stream: Any = None
+    _api: docker.APIClient | None = None
+
+    def __enter__(self) -> DockerEvents:
+        self._api = docker.APIClient(
+            version="auto", timeout=EVENTS_READ_TIMEOUT, **docker.utils.kwargs_from_env()
+        )
+        self._stream = self._api.events(
+            filters={"type": ["container"], "label": [f"berth.instance={self.instance}"]},
+            decode=True,
+        )
+        self._thread = threading.Thread(target=self._read, name="bench-events", daemon=True)
+        self._thread.start()
+        return self
+
+    def _read(self) -> None:
+        try:
+            for event in self._stream:
+                name = (event.get("Actor") or {}).get("Attributes", {}).get("name")
+                action = event.get("Action") or event.get("status")
+                nano = event.get("timeNano")
+                if name and action and nano:
+                    self.times[name].setdefault(str(action), int(nano) / 1e9)
+        except Exception:  # noqa: BLE001 - the stream ends when it is closed
+            return
+
+    def at(self, container: str, action: str, wait: float = 2.0) -> float | None:
+        """Wall-clock time of `action` on `container`, waiting briefly for the event."""
+        deadline = time.monotonic() + wait
+        while True:
+            value = self.times.get(container, {}).get(action)
+            if value is not None or time.monotonic() >= deadline:
+                return value
+            time.sleep(0.01)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._stream is not None:
+            try:
+                self._stream.close()
+            except Exception:  # noqa: BLE001 - closing a dead stream
+                pass
+        if self._thread is not None:
+            self._thread.join(2)
+        if self._api is not None:
+            self._api.close()

@@ -1,0 +1,190 @@
+"""Failure containment on the real engine: OOM, crashes, crash loops, and neighbours."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from typing import Any
+
+import docker
+import httpx
+import pytest
+
+from tests.conftest import wait_state, wait_until
+from tests.fixtures.stack import BerthProcess, Stack
+
+pytestmark = pytest.mark.docker
+
+
+def _container(dock: docker.DockerClient, slug: str) -> Any:
+    return dock.containers.get(f"berth-{slug}")
+
+
+def _ip(c: Any, stack: Stack) -> str:
+    c.reload()
+    ip: str = c.attrs["NetworkSettings"]["Networks"][stack.settings.tenant_network]["IPAddress"]
+    return ip
+
+
+async def _incidents(client: httpx.AsyncClient, slug: str, **params: str) -> list[dict[str, Any]]:
+    r = await client.get("/incidents", params={"tenant": slug, **params})
+    assert r.status_code == 200, r.text
+    items: list[dict[str, Any]] = r.json()["items"]
+    return items
+
+
+async def _healthy_again(client: httpx.AsyncClient, slug: str, kind: str) -> dict[str, Any]:
+    async def check() -> dict[str, Any] | None:
+        body: dict[str, Any] = (await client.get(f"/tenants/{slug}")).json()
+        resolved = [i for i in await _incidents(client, slug, kind=kind) if i["resolved_at"]]
+        return (
+            body
+            if body["health"] == "healthy" and body["state"] == "running" and resolved
+            else None
+        )
+
+    return await wait_until(check, timeout=60, what=f"{slug} healthy with its {kind} resolved")
+
+
+class Prober:
+    """Hit one URL every 100 ms and count failures (the neighbour must see none)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.ok = 0
+        self.failures: list[str] = []
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+
+    async def _run(self) -> None:
+        async with httpx.AsyncClient(timeout=2) as h:
+            while not self._stop.is_set():
+                try:
+                    r = await h.get(self.url)
+                    if r.status_code == 200:
+                        self.ok += 1
+                    else:
+                        self.failures.append(f"status {r.status_code}")
+                except httpx.HTTPError as exc:
+                    self.failures.append(type(exc).__name__)
+                try:
+                    await asyncio.wait_for(self._stop.wait(), timeout=0.1)
+                except TimeoutError:
+                    pass
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        self._stop.set()
+        assert self._task is not None
+        await self._task
+
+
+async def test_oom_is_recorded_once_and_tenant_recovers_while_neighbour_is_unaffected(
+    client: httpx.AsyncClient,
+    live_worker: BerthProcess,
+    watcher: BerthProcess,
+    stack: Stack,
+    dock: docker.DockerClient,
+    slug: str,
+) -> None:
+    a, b = slug + "a", slug + "b"
+    await client.post("/tenants", json={"slug": a, "limits": {"memory_mb": 48}})
+    await client.post("/tenants", json={"slug": b, "limits": {"memory_mb": 48}})
+    await wait_state(client, a, "running")
+    await wait_state(client, b, "running")
+    prober = Prober(f"http://{_ip(_container(dock, b), stack)}:8080/health")
+    prober.start()
+    await asyncio.sleep(0.3)  # the prober has a baseline before the fault
+
+    c = _container(dock, a)
+    c.exec_run(["kill", "-USR1", "1"])  # PID 1 allocates until the OOM killer ends it
+    started = time.monotonic()
+
+    async def oom_recorded() -> list[dict[str, Any]]:
+        return await _incidents(client, a, kind="oom")
+
+    found = await wait_until(oom_recorded, timeout=20, what="an oom incident")
+    latency = time.monotonic() - started
+    await _healthy_again(client, a, "oom")
+    await prober.stop()
+
+    oom = await _incidents(client, a, kind="oom")
+    assert len(oom) == 1, "Docker's duplicate OOM events must collapse into one incident"
+    assert found[0]["exit_code"] in (None, 137)
+    assert oom[0]["exit_code"] == 137
+    c.reload()
+    assert c.attrs["State"]["OOMKilled"] is True and c.attrs["RestartCount"] >= 1
+    assert c.attrs["HostConfig"]["Memory"] == 48 * 1024 * 1024, "same limits after restart"
+    # Healthy again means writable /tmp too (tmpfs ownership survives the restart).
+    assert c.exec_run(["sh", "-c", "echo x > /tmp/after-oom"]).exit_code == 0
+    assert not (await _incidents(client, b)), "the neighbour has no incident"
+    assert prober.failures == [], prober.failures
+    assert prober.ok >= 10
+    assert latency < 20
+
+
+async def test_kill_9_of_main_process_is_a_crash_and_tenant_comes_back(
+    client: httpx.AsyncClient,
+    live_worker: BerthProcess,
+    watcher: BerthProcess,
+    dock: docker.DockerClient,
+    slug: str,
+) -> None:
+    await client.post("/tenants", json={"slug": slug})
+    await wait_state(client, slug, "running")
+    c = _container(dock, slug)
+    os.kill(c.attrs["State"]["Pid"], signal.SIGKILL)
+
+    async def crash() -> list[dict[str, Any]]:
+        return await _incidents(client, slug, kind="crash")
+
+    incidents = await wait_until(crash, timeout=20, what="a crash incident")
+    assert incidents[0]["exit_code"] == 137
+    body = await _healthy_again(client, slug, "crash")
+    assert body["restart_count"] >= 1
+    assert body["last_incident"]["kind"] == "crash"
+
+
+async def test_crash_loop_degrades_stops_restarting_and_restart_clears_it(
+    client: httpx.AsyncClient,
+    live_worker: BerthProcess,
+    watcher: BerthProcess,
+    stack: Stack,
+    dock: docker.DockerClient,
+    slug: str,
+) -> None:
+    await client.post("/tenants", json={"slug": slug})
+    await wait_state(client, slug, "running")
+    c = _container(dock, slug)
+    # Every start from now on exits 3, for the next 5 starts.
+    assert c.exec_run(["sh", "-c", "echo 5 > /data/crash-countdown"]).exit_code == 0
+    os.kill(c.attrs["State"]["Pid"], signal.SIGKILL)
+
+    body = await wait_state(client, slug, "degraded", timeout=60)
+    assert "crash loop" in body["state_reason"]
+    loop = await _incidents(client, slug, kind="crashloop", open="true")
+    assert len(loop) == 1 and loop[0]["severity"] == "critical"
+
+    async def stopped() -> bool:
+        c.reload()
+        return c.status == "exited"
+
+    await wait_until(stopped, what="the crash-looping container to be stopped")
+    restarts = c.attrs["RestartCount"]
+    # A reconcile sweep must leave it alone: degraded means no more restarts.
+    from provisioner.celery_app import make_celery
+
+    make_celery(stack.settings).send_task("berth.reconcile")
+    await wait_until(stack.queue_drained, what="the sweep and its tasks to finish")
+    c.reload()
+    assert c.status == "exited" and c.attrs["RestartCount"] == restarts
+    assert (await client.get(f"/tenants/{slug}")).json()["state"] == "degraded"
+
+    r = await client.post(f"/tenants/{slug}/restart")
+    assert r.status_code == 202 and r.json()["state"] == "pending"
+    await wait_state(client, slug, "running", timeout=60)
+    assert not await _incidents(client, slug, kind="crashloop", open="true")

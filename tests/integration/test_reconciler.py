@@ -1,0 +1,184 @@
+"""The level-triggered reconciler repairs out-of-band faults, and is idempotent."""
+
+from __future__ import annotations
+
+import signal
+import time
+import uuid
+from typing import Any
+
+import docker
+import httpx
+import pytest
+from sqlalchemy import select
+
+from controlplane.models import AuditEvent
+from provisioner.context import build_context
+from provisioner.reconcile import reconcile
+from provisioner.runtime.docker import DockerBackend
+from tests.conftest import wait_state, wait_until
+from tests.fixtures.stack import BerthProcess, Stack
+
+pytestmark = pytest.mark.docker
+
+
+def _container(dock: docker.DockerClient, slug: str) -> Any:
+    return dock.containers.get(f"berth-{slug}")
+
+
+async def _running_again(
+    client: httpx.AsyncClient, dock: docker.DockerClient, slug: str, stack: Stack, *, within: float
+) -> float:
+    started = time.monotonic()
+
+    async def repaired() -> bool:
+        body = (await client.get(f"/tenants/{slug}")).json()
+        try:
+            c = _container(dock, slug)
+        except docker.errors.NotFound:
+            return False
+        return body["state"] == "running" and c.status == "running"
+
+    await wait_until(repaired, timeout=within, what=f"{slug} repaired")
+    return time.monotonic() - started
+
+
+async def test_rm_f_stop_and_orphan_are_repaired_within_one_interval(
+    client: httpx.AsyncClient,
+    app: Any,
+    live_worker: BerthProcess,
+    beat: BerthProcess,
+    no_watcher: None,
+    stack: Stack,
+    dock: docker.DockerClient,
+    slug: str,
+) -> None:
+    interval = stack.settings.reconcile_interval
+    # One interval for the sweep to come round, plus the provisioning it triggers.
+    budget = interval + stack.settings.provision_timeout
+    await client.post("/tenants", json={"slug": slug})
+    await wait_state(client, slug, "running")
+
+    _container(dock, slug).remove(force=True)
+    await _running_again(client, dock, slug, stack, within=budget)
+
+    c = _container(dock, slug)
+    c.stop(timeout=2)
+    await _running_again(client, dock, slug, stack, within=budget)
+
+    ghost_id = str(uuid.uuid4())
+    orphan = dock.containers.run(
+        "berth-sample:1",
+        detach=True,
+        name=f"berth-ghost-{ghost_id[:8]}",
+        labels={
+            "berth.managed": "true",
+            "berth.instance": stack.instance,
+            "berth.tenant": "ghost",
+            "berth.tenant-id": ghost_id,
+        },
+    )
+
+    async def orphan_gone() -> bool:
+        return not dock.containers.list(all=True, filters={"id": orphan.id})
+
+    await wait_until(orphan_gone, timeout=budget, what="orphan removed")
+    async with app.state.sessionmaker() as s:
+        events = (
+            (
+                await s.execute(
+                    select(AuditEvent).where(
+                        AuditEvent.action == "container.orphan_removed",
+                        AuditEvent.target == f"container:{orphan.name}",
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert len(events) == 1 and events[0].detail["tenant_id"] == ghost_id
+
+
+async def test_with_watcher_down_an_oom_is_still_recorded_by_the_reconciler(
+    client: httpx.AsyncClient,
+    live_worker: BerthProcess,
+    beat: BerthProcess,
+    no_watcher: None,
+    stack: Stack,
+    dock: docker.DockerClient,
+    slug: str,
+) -> None:
+    await client.post("/tenants", json={"slug": slug, "limits": {"memory_mb": 48}})
+    await wait_state(client, slug, "running")
+    c = _container(dock, slug)
+    c.exec_run(["kill", "-USR1", "1"])
+
+    async def recorded() -> list[dict[str, Any]]:
+        r = await client.get("/incidents", params={"tenant": slug, "kind": "oom"})
+        return [i for i in r.json()["items"] if i["source"] == "reconciler"]
+
+    found = await wait_until(
+        recorded,
+        timeout=stack.settings.reconcile_interval * 3 + 10,
+        what="an oom incident from the reconciler",
+    )
+    assert found[0]["kind"] == "oom"  # from the engine's OOMKilled flag, without any event
+    c.reload()
+    assert c.status == "running" and c.attrs["State"]["OOMKilled"] is True
+    body = (await client.get(f"/tenants/{slug}")).json()
+    assert body["state"] == "running" and body["restart_count"] >= 1
+
+
+async def test_second_sweep_on_an_unchanged_world_makes_no_mutating_call(
+    client: httpx.AsyncClient,
+    live_worker: BerthProcess,
+    stack: Stack,
+    slug: str,
+) -> None:
+    mine = [f"{slug}{i}" for i in range(3)]
+    for s in mine:
+        await client.post("/tenants", json={"slug": s})
+    for s in mine:
+        await wait_state(client, s, "running")
+    ctx = build_context(stack.settings)
+    backend = ctx.backend
+    assert isinstance(backend, DockerBackend)
+    try:
+        first: list[str] = []
+        await reconcile(ctx, enqueue=lambda tid, _d: first.append(tid))
+        before = dict(backend.api.calls)
+        second: list[str] = []
+        result = await reconcile(ctx, enqueue=lambda tid, _d: second.append(tid))
+        after = dict(backend.api.calls)
+    finally:
+        await ctx.engine.dispose()
+    mutating = sum(after.get(m, 0) - before.get(m, 0) for m in ("POST", "PUT", "DELETE"))
+    assert mutating == 0, (before, after)
+    assert after.get("GET", 0) - before.get("GET", 0) >= 1  # it did look: one list call
+    assert not set(mine) & set(result.enqueued)
+
+
+async def test_restarted_berth_adopts_containers_without_restarting_them(
+    client: httpx.AsyncClient,
+    live_worker: BerthProcess,
+    stack: Stack,
+    dock: docker.DockerClient,
+    slug: str,
+) -> None:
+    await client.post("/tenants", json={"slug": slug})
+    await wait_state(client, slug, "running")
+    c = _container(dock, slug)
+    started = c.attrs["State"]["StartedAt"]
+    # Every Berth process goes away and comes back; then a start-up sweep runs.
+    for proc in list(stack.workers):
+        if proc.alive:
+            proc.kill(signal.SIGKILL)
+            proc.start()
+    ctx = build_context(stack.settings)
+    try:
+        await reconcile(ctx, enqueue=lambda tid, _d: None)
+    finally:
+        await ctx.engine.dispose()
+    c.reload()
+    assert c.attrs["State"]["StartedAt"] == started and c.attrs["RestartCount"] == 0
+    assert (await client.get(f"/tenants/{slug}")).json()["state"] == "running"
