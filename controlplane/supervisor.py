@@ -78,6 +78,10 @@ class Supervisor:
     postgres: EmbeddedPostgres | None = None
     redis: EmbeddedRedis | None = None
     stopping: bool = False
+    commands: dict[str, list[str]] = field(default_factory=dict)
+    child_env: dict[str, str] = field(default_factory=dict)
+    started_at: dict[str, float] = field(default_factory=dict)
+    crashes: dict[str, list[float]] = field(default_factory=dict)
 
     def prepare(self) -> dict[str, str]:
         """Start embedded servers if needed, migrate, bootstrap. Returns env for children."""
@@ -105,12 +109,16 @@ class Supervisor:
     def start(self, env: dict[str, str]) -> None:
         child_env = dict(os.environ)
         child_env.update(env)
+        self.child_env = child_env
         s = self.settings.model_copy(
-            update={"database_url": env["BERTH_DATABASE_URL"], "redis_url": env["BERTH_REDIS_URL"]}
+            update={
+                "database_url": env["BERTH_DATABASE_URL"],
+                "redis_url": env["BERTH_REDIS_URL"],
+            }
         )
-        for name, argv in process_commands(s).items():
-            # Own session: Ctrl-C reaches only the supervisor, which stops children in order.
-            self.procs[name] = subprocess.Popen(argv, env=child_env, start_new_session=True)
+        self.commands = process_commands(s)
+        for name in self.commands:
+            self._spawn(name)
         token_where = (
             "BERTH_ADMIN_TOKEN"
             if self.settings.admin_token
@@ -121,6 +129,13 @@ class Supervisor:
             f"\n[bold]Berth is up[/]\n  API:   {url}\n  Docs:  {url}/docs\n"
             f"  Token: {token_where}\n  Stop:  Ctrl-C (tenant containers keep running)\n"
         )
+
+    def _spawn(self, name: str) -> None:
+        # Own session: Ctrl-C reaches only the supervisor, which stops children in order.
+        self.procs[name] = subprocess.Popen(
+            self.commands[name], env=self.child_env, start_new_session=True
+        )
+        self.started_at[name] = time.monotonic()
 
     def stop(self, timeout: float = 15.0) -> None:
         self.stopping = True
@@ -140,8 +155,22 @@ class Supervisor:
         if self.postgres:
             self.postgres.stop()
 
+    def _restart_crashed(self) -> None:
+        """Restart a child that died, like a service manager would; give up on a loop."""
+        now = time.monotonic()
+        for name, proc in list(self.procs.items()):
+            if proc.poll() is None:
+                continue
+            recent = [t for t in self.crashes.get(name, []) if now - t < 60] + [now]
+            self.crashes[name] = recent
+            if len(recent) > 5:
+                raise ChildCrashLoop(f"{name} exited {len(recent)} times within a minute")
+            console.print(f"[yellow]{name} exited with {proc.returncode}; restarting[/]")
+            time.sleep(min(2 ** (len(recent) - 1), 10))
+            self._spawn(name)
+
     def watch(self) -> int:
-        """Block until a signal or a child exits; then stop everything."""
+        """Block until a signal; restart children that die; then stop everything."""
 
         def on_signal(signum: int, _frame: object) -> None:
             raise KeyboardInterrupt
@@ -150,17 +179,20 @@ class Supervisor:
         code = 0
         try:
             while True:
-                for name, proc in self.procs.items():
-                    if proc.poll() is not None:
-                        console.print(f"[red]{name} exited with {proc.returncode}; stopping[/]")
-                        code = 1
-                        raise KeyboardInterrupt
+                self._restart_crashed()
                 time.sleep(0.5)
+        except ChildCrashLoop as exc:
+            console.print(f"[red]{exc}; stopping[/]")
+            code = 1
         except KeyboardInterrupt:
             console.print("stopping Berth (tenant containers keep running)…")
         finally:
             self.stop()
         return code
+
+
+class ChildCrashLoop(RuntimeError):
+    """A Berth process keeps dying; better to stop loudly than to flap."""
 
 
 def run(settings: Settings) -> int:

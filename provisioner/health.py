@@ -31,6 +31,7 @@ async def probe(client: httpx.AsyncClient, url: str) -> bool:
 
 async def wait_healthy(
     backend: RuntimeBackend,
+    client: httpx.AsyncClient,
     info: ContainerInfo,
     *,
     port: int,
@@ -42,25 +43,22 @@ async def wait_healthy(
     deadline = time.monotonic() + timeout
     last_inspect = time.monotonic()
     current = info
-    async with httpx.AsyncClient(timeout=1.0) as client:
-        while True:
-            if current.ip and await probe(client, f"http://{current.ip}:{port}{path}"):
-                return HealthResult(True, None, current)
-            now = time.monotonic()
-            if now >= deadline:
-                return HealthResult(
-                    False, f"health check {path} did not answer 200 within {timeout:g}s", current
-                )
-            if current.ip is None or now - last_inspect > 0.5:
-                last_inspect = now
-                fresh = await asyncio.to_thread(backend.inspect, current.id)
-                if fresh is None:
-                    return HealthResult(False, "container disappeared while starting", None)
-                current = fresh
-                # Docker's restart policy is still working while restarts remain.
-                if current.state in ("exited", "dead") and current.restart_count >= MAX_RESTARTS:
-                    why = (
-                        "out of memory" if current.oom_killed else f"exit code {current.exit_code}"
-                    )
-                    return HealthResult(False, f"container keeps exiting ({why})", current)
-            await asyncio.sleep(poll)
+    while True:
+        if current.ip and await probe(client, f"http://{current.ip}:{port}{path}"):
+            return HealthResult(True, None, current)
+        now = time.monotonic()
+        if now >= deadline:
+            return HealthResult(
+                False, f"health check {path} did not answer 200 within {timeout:g}s", current
+            )
+        if current.ip is None or now - last_inspect > 0.5:
+            last_inspect = now
+            fresh = await asyncio.to_thread(backend.inspect, current.id)
+            if fresh is None:
+                return HealthResult(False, "container disappeared while starting", None)
+            current = fresh
+            # Docker's restart policy is still working while restarts remain.
+            if current.state in ("exited", "dead") and current.restart_count >= MAX_RESTARTS:
+                why = "out of memory" if current.oom_killed else f"exit code {current.exit_code}"
+                return HealthResult(False, f"container keeps exiting ({why})", current)
+        await asyncio.sleep(poll)

@@ -182,6 +182,7 @@ async def _provision(
             info = await asyncio.to_thread(ctx.backend.ensure, spec)
     result = await wait_healthy(
         ctx.backend,
+        ctx.http(),
         info,
         port=blueprint.port,
         path=blueprint.health_path,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 import structlog
-from celery import Task
+from celery import Task, signals
 
 from provisioner import context
 from provisioner.celery_app import app
@@ -17,6 +17,14 @@ log = structlog.get_logger(__name__)
 # Retry countdowns stay far below the broker's visibility timeout, so a retried
 # task is never also redelivered as "lost".
 BUSY_RETRY_SECONDS = 1.0
+
+
+@signals.worker_ready.connect
+def _warm_up(**_: object) -> None:
+    try:
+        context.run(context.warm_up)
+    except Exception as exc:  # noqa: BLE001 - a cold first task is slower, not broken
+        log.warning("warm_up_failed", error_type=type(exc).__name__)
 
 
 @app.task(name="berth.converge_tenant", bind=True, max_retries=300)

@@ -1,0 +1,145 @@
+"""Turn a FleetSnapshot into Prometheus metric families and the text exposition."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from controlplane.metrics.repository import FleetSnapshot
+
+# The text format Prometheus has always understood. prometheus_client's
+# CONTENT_TYPE_LATEST names version=1.0.0 since 0.22, which generate_latest's
+# default (underscore-escaped) output does not need.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# Emitted even when zero, so dashboards and alerts see a 0 rather than no data.
+TENANT_STATES = (
+    "pending",
+    "provisioning",
+    "running",
+    "failed",
+    "degraded",
+    "deleting",
+    "paused",
+)
+DESIRED_STATES = ("running", "paused", "deleted")
+INCIDENT_KINDS = ("oom", "crash", "unhealthy", "crashloop", "secret_leak")
+
+
+def _with_known(counts: Counter[str], known: Iterable[str]) -> list[tuple[str, int]]:
+    """Known labels first (0 when absent), then any label the code does not know yet."""
+    known = tuple(known)
+    return [(k, counts[k]) for k in known] + sorted(
+        (k, v) for k, v in counts.items() if k not in known
+    )
+
+
+def build_families(snapshot: FleetSnapshot) -> list[Metric]:
+    """Every family except the scrape duration, from one database snapshot."""
+    live = [g for g in snapshot.groups if g.live]
+
+    by_state: Counter[str] = Counter()
+    by_desired: Counter[str] = Counter()
+    by_version: Counter[str] = Counter()
+    failed_by_first: Counter[str] = Counter()
+    for g in live:
+        by_state[g.state] += g.count
+        by_desired[g.desired_state] += g.count
+        by_version[g.blueprint_version] += g.count
+        if g.state == "failed":
+            failed_by_first["false" if g.provisioned else "true"] += g.count
+
+    tenants = GaugeMetricFamily(
+        "berth_tenants", "Live tenants by observed state.", labels=["state"]
+    )
+    for state, n in _with_known(by_state, TENANT_STATES):
+        tenants.add_metric([state], n)
+
+    desired = GaugeMetricFamily(
+        "berth_tenants_desired", "Live tenants by desired state.", labels=["desired_state"]
+    )
+    for state, n in _with_known(by_desired, DESIRED_STATES):
+        desired.add_metric([state], n)
+
+    blueprints = GaugeMetricFamily(
+        "berth_blueprint_tenants", "Live tenants per blueprint version.", labels=["version"]
+    )
+    for version, n in sorted(by_version.items()):
+        blueprints.add_metric([version], n)
+
+    provisioned = GaugeMetricFamily(
+        "berth_tenants_provisioned",
+        "Tenants, deleted ones included, whose container came up healthy at least once.",
+        value=sum(g.count for g in snapshot.groups if g.provisioned),
+    )
+
+    provision_failed = GaugeMetricFamily(
+        "berth_tenants_provision_failed",
+        "Live tenants whose latest provisioning failed; first_provision=true if never up.",
+        labels=["first_provision"],
+    )
+    for first, n in _with_known(failed_by_first, ("true", "false")):
+        provision_failed.add_metric([first], n)
+
+    by_kind = {i.kind: i for i in snapshot.incidents}
+    kinds = list(INCIDENT_KINDS) + sorted(k for k in by_kind if k not in INCIDENT_KINDS)
+    incidents = CounterMetricFamily(
+        "berth_incidents", "Incidents by kind, with their collapsed repeats.", labels=["kind"]
+    )
+    incidents_open = GaugeMetricFamily(
+        "berth_incidents_open", "Unresolved incidents of live tenants by kind.", labels=["kind"]
+    )
+    for kind in kinds:
+        totals = by_kind.get(kind)
+        incidents.add_metric([kind], totals.occurrences if totals else 0)
+        incidents_open.add_metric([kind], totals.open if totals else 0)
+
+    restarts = CounterMetricFamily(
+        "berth_tenant_restarts", "Restarts Berth has seen, per live tenant.", labels=["tenant"]
+    )
+    up = GaugeMetricFamily(
+        "berth_tenant_up", "1 if the tenant's observed state is running, else 0.", labels=["tenant"]
+    )
+    for t in snapshot.tenants:
+        restarts.add_metric([t.slug], t.restart_count)
+        up.add_metric([t.slug], 1 if t.state == "running" else 0)
+
+    return [
+        tenants,
+        desired,
+        blueprints,
+        provisioned,
+        provision_failed,
+        incidents,
+        incidents_open,
+        restarts,
+        up,
+    ]
+
+
+class SnapshotCollector(Collector):
+    """Yields families built beforehand; registered in a per-scrape registry."""
+
+    def __init__(self, families: Sequence[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.families
+
+
+def render(snapshot: FleetSnapshot, *, started: float) -> bytes:
+    """The text exposition of `snapshot`; `started` is the scrape's perf_counter() start."""
+    families = build_families(snapshot)
+    duration = GaugeMetricFamily(
+        "berth_scrape_duration_seconds",
+        "Time this scrape spent reading the database and building the metrics.",
+        value=time.perf_counter() - started,
+    )
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotCollector([*families, duration]))
+    return generate_latest(registry)
