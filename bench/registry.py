@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from bench import provision
+from bench import containment, provision, reconcile
 from bench.harness import Benchmark
 
 BENCHMARKS: list[Benchmark] = [
     provision.BENCHMARK,
+    containment.BENCHMARK,
+    reconcile.BENCHMARK,
 ]

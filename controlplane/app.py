@@ -13,10 +13,12 @@ from controlplane.errors import install_error_handlers
 from controlplane.health.endpoints import router as health_router
 from controlplane.incidents.endpoints import router as incidents_router
 from controlplane.logging import configure_logging
+from controlplane.metrics.endpoints import router as metrics_router
 from controlplane.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from controlplane.plans.endpoints import router as plans_router
 from controlplane.queue import TaskQueue
 from controlplane.redis_client import redis_client
+from controlplane.rollouts.endpoints import router as rollouts_router
 from controlplane.security.crypto import SecretBox
 from controlplane.settings import Settings, get_settings
 from controlplane.tenants.endpoints import router as tenants_router
@@ -62,6 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         blueprints_router,
         plans_router,
         incidents_router,
+        rollouts_router,
+        metrics_router,
     ):
         app.include_router(router)
     return app

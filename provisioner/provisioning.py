@@ -17,19 +17,11 @@ import structlog
 from controlplane.blueprints.repository import BlueprintRepository
 from controlplane.models import Blueprint, Tenant
 from controlplane.tenants.repository import TenantRepository
+from provisioner.bluegreen import bring_up, matches, remove
 from provisioner.context import WorkerContext
-from provisioner.health import wait_healthy
 from provisioner.locks import tenant_lock
-from provisioner.runtime.base import ContainerInfo, NameConflict, RuntimeBackendError
-from provisioner.spec import (
-    LABEL_BLUEPRINT,
-    LABEL_GENERATION,
-    LABEL_INSTANCE,
-    LABEL_TENANT_ID,
-    TenantSpecInput,
-    build_spec,
-    volume_name,
-)
+from provisioner.runtime.base import ContainerInfo, RuntimeBackendError
+from provisioner.spec import LABEL_INSTANCE, LABEL_TENANT_ID, TenantSpecInput, volume_name
 
 log = structlog.get_logger(__name__)
 
@@ -108,17 +100,10 @@ async def _containers(ctx: WorkerContext, tenant_id: uuid.UUID) -> list[Containe
 
 
 def _matches(info: ContainerInfo, tenant: Tenant) -> bool:
-    return (
-        info.labels.get(LABEL_GENERATION) == str(tenant.generation)
-        and info.labels.get(LABEL_BLUEPRINT) == tenant.blueprint_version
-    )
+    return matches(info, generation=tenant.generation, version=tenant.blueprint_version)
 
 
-async def _remove_all(ctx: WorkerContext, infos: list[ContainerInfo]) -> None:
-    if not infos:
-        return
-    await asyncio.to_thread(ctx.expect_stop, [i.id for i in infos])
-    await asyncio.gather(*(asyncio.to_thread(ctx.backend.remove, i.id) for i in infos))
+_remove_all = remove
 
 
 async def converge(ctx: WorkerContext, tenant_id: uuid.UUID) -> Outcome:
@@ -151,50 +136,28 @@ async def converge(ctx: WorkerContext, tenant_id: uuid.UUID) -> Outcome:
 async def _provision(
     ctx: WorkerContext, snap: Snapshot, bound: structlog.typing.FilteringBoundLogger
 ) -> Outcome:
-    tenant, blueprint = snap.tenant, snap.blueprint
+    tenant = snap.tenant
     existing = await _containers(ctx, tenant.id)
     current = [c for c in existing if _matches(c, tenant)]
-    stale = [c for c in existing if not _matches(c, tenant)]
     converged = tenant.state == "running" and tenant.observed_generation == tenant.generation
-    if not stale and current and converged:
+    if len(existing) == 1 and current and converged:
         if current[0].running:
             return Outcome.RUNNING  # already converged: no writes, no engine mutations
         if current[0].state == "restarting":
             return Outcome.HELD  # Docker's own restart policy is at work
-    if stale:
-        # Same container name for every generation: the old one goes first.
-        await _remove_all(ctx, stale)
     if tenant.state != "provisioning":
         if not await _set_observed(ctx, tenant, "provisioning", None):
             return Outcome.STALE
-    spec = build_spec(_spec_input(ctx, snap))
-    if current and current[0].running and current[0].ip:
-        info = current[0]
-    else:
-        try:
-            info = await asyncio.to_thread(ctx.backend.ensure, spec)
-        except NameConflict:
-            # A container of an older generation appeared between list and create
-            # (e.g. a redelivered task from a killed worker); remove and retry once.
-            await _remove_all(
-                ctx, [c for c in await _containers(ctx, tenant.id) if not _matches(c, tenant)]
-            )
-            info = await asyncio.to_thread(ctx.backend.ensure, spec)
-    result = await wait_healthy(
-        ctx.backend,
-        ctx.http(),
-        info,
-        port=blueprint.port,
-        path=blueprint.health_path,
-        timeout=ctx.settings.provision_timeout,
-        poll=ctx.settings.health_poll_interval,
-    )
-    if not result.healthy:
-        # Leave nothing half-made: the container goes, the data volume stays.
-        await _remove_all(ctx, [info])
-        bound.warning("provision_failed", reason=result.reason)
-        await _set_observed(ctx, tenant, "failed", result.reason, container_id=None)
+    result = await bring_up(ctx, _spec_input(ctx, snap), snap.blueprint, existing)
+    if not result.healthy or result.info is None:
+        serving = [c for c in result.survivors if c.running]
+        reason = result.reason or "container did not become healthy"
+        if serving:
+            reason += f"; the previous container {serving[0].name} keeps serving"
+        bound.warning("provision_failed", reason=reason)
+        await _set_observed(ctx, tenant, "failed", reason)
         return Outcome.FAILED
+    info = result.info
     ok = await _set_observed(
         ctx,
         tenant,
@@ -203,6 +166,7 @@ async def _provision(
         container_id=info.id,
         container_name=info.name,
         observed_generation=tenant.generation,
+        observed_restarts=info.restart_count,
     )
     bound.info("tenant_running", container=info.name)
     return Outcome.RUNNING if ok else Outcome.STALE

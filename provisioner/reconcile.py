@@ -22,6 +22,7 @@ from controlplane.incidents import service as incidents
 from controlplane.incidents.repository import IncidentRepository
 from controlplane.models import Tenant
 from controlplane.models.base import utcnow
+from controlplane.rollouts.repository import RolloutRepository
 from controlplane.tenants.repository import TenantRepository
 from provisioner.context import WorkerContext
 from provisioner.locks import is_held
@@ -73,7 +74,12 @@ def _current(tenant: Tenant, mine: list[ContainerInfo]) -> ContainerInfo | None:
     return None
 
 
-async def reconcile(ctx: WorkerContext, *, enqueue: Enqueue) -> SweepResult:
+async def reconcile(
+    ctx: WorkerContext,
+    *,
+    enqueue: Enqueue,
+    enqueue_rollout: Callable[[str], None] | None = None,
+) -> SweepResult:
     """One sweep over every tenant and every Berth container of this instance."""
     # List before querying: any container listed was created after its tenant row
     # was committed, so the query below sees that tenant and it is never an orphan.
@@ -120,6 +126,9 @@ async def reconcile(ctx: WorkerContext, *, enqueue: Enqueue) -> SweepResult:
     for tenant, info in to_inspect:
         result.missed_restarts += await _account_restarts(ctx, tenant, info)
 
+    if enqueue_rollout is not None:
+        await _redrive_rollout(ctx, enqueue_rollout, result)
+
     live_ids = {str(t.id) for t in tenants}
     orphans = [c for c in containers if c.labels.get(LABEL_TENANT_ID, "") not in live_ids]
     if orphans:
@@ -128,6 +137,22 @@ async def reconcile(ctx: WorkerContext, *, enqueue: Enqueue) -> SweepResult:
     if result.enqueued or result.orphans or result.missed_restarts:
         log.info("reconciled", **result.as_dict())
     return result
+
+
+async def _redrive_rollout(
+    ctx: WorkerContext, enqueue_rollout: Callable[[str], None], result: SweepResult
+) -> None:
+    """An active rollout nobody drives (its worker died) is handed to a worker again."""
+    from provisioner.rollouts import rollout_driver_alive
+
+    async with ctx.sessionmaker() as session:
+        active = await RolloutRepository(session).active()
+    if active is None:
+        return
+    age = utcnow() - active.created_at
+    if age > PENDING_GRACE and not await rollout_driver_alive(ctx, active.id):
+        enqueue_rollout(str(active.id))
+        result.enqueued.append(f"rollout:{active.id}")
 
 
 async def _restart_delay(ctx: WorkerContext, tenant: Tenant) -> float:

@@ -46,6 +46,11 @@ def container_name(slug: str) -> str:
     return f"berth-{slug}"
 
 
+def container_names(slug: str) -> tuple[str, str]:
+    """The two colours of a tenant's container, for blue/green replacement."""
+    return f"berth-{slug}", f"berth-{slug}-b"
+
+
 def volume_name(slug: str, tenant_id: str) -> str:
     # The tenant id is part of the name so a later tenant that re-uses a slug never
     # inherits a deleted tenant's kept data.
@@ -66,7 +71,7 @@ def build_env(inp: TenantSpecInput) -> dict[str, str]:
     return env
 
 
-def build_spec(inp: TenantSpecInput) -> ContainerSpec:
+def build_spec(inp: TenantSpecInput, *, name: str | None = None) -> ContainerSpec:
     """The hardened container for one tenant (limits, read-only root, labels, network)."""
     labels = {
         **instance_labels(inp.instance),
@@ -89,7 +94,7 @@ def build_spec(inp: TenantSpecInput) -> ContainerSpec:
         LABEL_TENANT_ID: inp.tenant_id,
     }
     return ContainerSpec(
-        name=container_name(inp.slug),
+        name=name or container_name(inp.slug),
         image=inp.image,
         labels=labels,
         env=build_env(inp),

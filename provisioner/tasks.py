@@ -11,6 +11,7 @@ from provisioner import context
 from provisioner.celery_app import app
 from provisioner.provisioning import Outcome, converge
 from provisioner.reconcile import SweepResult, reconcile
+from provisioner.rollouts import drive
 
 log = structlog.get_logger(__name__)
 
@@ -37,12 +38,26 @@ def converge_tenant(self: Task, tenant_id: str) -> str:  # type: ignore[type-arg
     return outcome.value
 
 
+@app.task(name="berth.drive_rollout", bind=True, max_retries=None)
+def drive_rollout(self: Task, rollout_id: str) -> str:  # type: ignore[type-arg]
+    """Run or resume a rollout until it completes or halts."""
+    state: str = context.run(lambda ctx: drive(ctx, uuid.UUID(rollout_id)))
+    log.info("rollout_driven", rollout_id=rollout_id, state=state)
+    return state
+
+
 @app.task(name="berth.reconcile")
 def reconcile_task() -> dict[str, int]:
     """Level-triggered sweep: re-drive every tenant whose world lags its desired state."""
-    result: SweepResult = context.run(lambda ctx: reconcile(ctx, enqueue=_enqueue))
+    result: SweepResult = context.run(
+        lambda ctx: reconcile(ctx, enqueue=_enqueue, enqueue_rollout=_enqueue_rollout)
+    )
     return result.as_dict()
 
 
 def _enqueue(tenant_id: str, countdown: float) -> None:
     converge_tenant.apply_async(args=(tenant_id,), countdown=countdown)
+
+
+def _enqueue_rollout(rollout_id: str) -> None:
+    drive_rollout.apply_async(args=(rollout_id,))

@@ -31,7 +31,8 @@ Families (all gauges unless noted):
     berth_tenant_restarts_total{tenant}  (counter)
         Restarts Berth has seen for each live tenant (tenants.restart_count).
     berth_tenant_up{tenant}
-        1 if the tenant's observed state is "running", else 0.
+        1 if the tenant is serving: observed state "running", or "upgrading" (a
+        blue/green upgrade keeps the old container serving), else 0.
     berth_scrape_duration_seconds
         Time this scrape spent reading the database and building the families.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -12,9 +12,8 @@ from prometheus_client.registry import Collector
 
 from controlplane.metrics.repository import FleetSnapshot
 
-# The text format Prometheus has always understood. prometheus_client's
-# CONTENT_TYPE_LATEST names version=1.0.0 since 0.22, which generate_latest's
-# default (underscore-escaped) output does not need.
+# generate_latest's default (underscore-escaped) output is the 0.0.4 text format;
+# prometheus_client's CONTENT_TYPE_LATEST has said version=1.0.0 since 0.22.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # Emitted even when zero, so dashboards and alerts see a 0 rather than no data.
@@ -22,6 +21,7 @@ TENANT_STATES = (
     "pending",
     "provisioning",
     "running",
+    "upgrading",
     "failed",
     "degraded",
     "deleting",
@@ -29,11 +29,12 @@ TENANT_STATES = (
 )
 DESIRED_STATES = ("running", "paused", "deleted")
 INCIDENT_KINDS = ("oom", "crash", "unhealthy", "crashloop", "secret_leak")
+# A blue/green upgrade keeps the old container serving until the new one is healthy.
+UP_STATES = ("running", "upgrading")
 
 
-def _with_known(counts: Counter[str], known: Iterable[str]) -> list[tuple[str, int]]:
+def _with_known(counts: Counter[str], known: Sequence[str]) -> list[tuple[str, int]]:
     """Known labels first (0 when absent), then any label the code does not know yet."""
-    known = tuple(known)
     return [(k, counts[k]) for k in known] + sorted(
         (k, v) for k, v in counts.items() if k not in known
     )
@@ -103,11 +104,11 @@ def build_families(snapshot: FleetSnapshot) -> list[Metric]:
         "berth_tenant_restarts", "Restarts Berth has seen, per live tenant.", labels=["tenant"]
     )
     up = GaugeMetricFamily(
-        "berth_tenant_up", "1 if the tenant's observed state is running, else 0.", labels=["tenant"]
+        "berth_tenant_up", "1 if the tenant is serving (running or upgrading).", labels=["tenant"]
     )
     for t in snapshot.tenants:
         restarts.add_metric([t.slug], t.restart_count)
-        up.add_metric([t.slug], 1 if t.state == "running" else 0)
+        up.add_metric([t.slug], 1 if t.state in UP_STATES else 0)
 
     return [
         tenants,

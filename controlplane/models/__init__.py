@@ -5,7 +5,18 @@ from controlplane.models.base import Base
 from controlplane.models.blueprint import Blueprint
 from controlplane.models.incident import Incident
 from controlplane.models.plan import Plan
+from controlplane.models.rollout import Rollout, RolloutTarget
 from controlplane.models.secret import TenantSecret
 from controlplane.models.tenant import Tenant
 
-__all__ = ["AuditEvent", "Base", "Blueprint", "Incident", "Plan", "Tenant", "TenantSecret"]
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "Blueprint",
+    "Incident",
+    "Plan",
+    "Rollout",
+    "RolloutTarget",
+    "Tenant",
+    "TenantSecret",
+]

@@ -65,3 +65,5 @@ class Tenant(TimestampMixin, Base):
     observed_restarts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     health: Mapped[str | None] = mapped_column(String(16))
     last_incident_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Desired: a pinned tenant stays on this version whatever rollouts do.
+    pinned_version: Mapped[str | None] = mapped_column(String(64))

@@ -60,6 +60,7 @@ def to_out(
         secrets=secrets,
         limits=LimitsOut(cpu=tenant.cpu, memory_mb=tenant.memory_mb, pids=tenant.pids),
         generation=tenant.generation,
+        pinned_version=tenant.pinned_version,
         container_name=tenant.container_name,
         health=tenant.health,
         restart_count=tenant.restart_count,

@@ -167,3 +167,55 @@ class TenantRepository:
         """Every tenant that exists (the reconciler's view of desired state)."""
         stmt = select(Tenant).where(Tenant.deleted_at.is_(None))
         return (await self.session.execute(stmt)).scalars().all()
+
+    async def begin_upgrade(self, tenant_id: uuid.UUID, *, generation: int, to: str) -> bool:
+        """Desire version `to` for a rollout step; fenced like every observed write."""
+        result = await self.session.execute(
+            update(Tenant)
+            .where(
+                Tenant.id == tenant_id,
+                Tenant.generation == generation,
+                Tenant.desired_state == "running",
+                Tenant.deleted_at.is_(None),
+                Tenant.state.in_(("running", "upgrading")),
+            )
+            .values(
+                blueprint_version=to,
+                state="upgrading",
+                state_reason=None,
+                state_changed_at=utcnow(),
+            )
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def end_upgrade(
+        self,
+        tenant_id: uuid.UUID,
+        *,
+        generation: int,
+        version: str,
+        reason: str | None,
+        container_id: str | None,
+        container_name: str | None,
+        restarts: int | None,
+    ) -> bool:
+        """Record a rollout step's result: on `version`, running, with its container."""
+        values: dict[str, object] = {
+            "blueprint_version": version,
+            "state": "running",
+            "state_reason": reason,
+            "state_changed_at": utcnow(),
+            "observed_generation": generation,
+        }
+        if container_id is not None:
+            values.update(container_id=container_id, container_name=container_name)
+        if restarts is not None:
+            values["observed_restarts"] = restarts
+        result = await self.session.execute(
+            update(Tenant)
+            .where(
+                Tenant.id == tenant_id, Tenant.generation == generation, Tenant.state == "upgrading"
+            )
+            .values(**values)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -15,7 +15,14 @@ SecretMap = Annotated[
 ]
 
 TenantState = Literal[
-    "pending", "provisioning", "running", "failed", "degraded", "deleting", "deleted"
+    "pending",
+    "provisioning",
+    "running",
+    "upgrading",
+    "failed",
+    "degraded",
+    "deleting",
+    "deleted",
 ]
 
 
@@ -34,6 +41,9 @@ class TenantUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     plan: str | None = Field(default=None, max_length=32)
+    pinned_version: Version | None = Field(
+        default=None, description="keep this tenant on a version through rollouts; null unpins"
+    )
     env: EnvMap | None = None
     limits: Limits | None = None
 
@@ -64,6 +74,7 @@ class TenantOut(BaseModel):
     secrets: list[str]
     limits: LimitsOut
     generation: int
+    pinned_version: str | None
     container_name: str | None
     health: str | None
     restart_count: int

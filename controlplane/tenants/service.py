@@ -163,6 +163,23 @@ async def update(session: AsyncSession, *, actor: Actor, slug: str, data: Tenant
         _check_no_overlap(data.env, await TenantRepository(session).secret_names(tenant.id))
         tenant.env = dict(data.env)
         changed.append("env")
+    if "pinned_version" in data.model_fields_set and data.pinned_version != tenant.pinned_version:
+        if data.pinned_version is not None and (
+            await BlueprintRepository(session).get(data.pinned_version) is None
+        ):
+            raise InvalidInput(
+                f"unknown blueprint version '{data.pinned_version}'", field="pinned_version"
+            )
+        # A pin is a rollout rule, not a container change: no recreate.
+        tenant.pinned_version = data.pinned_version
+        record(
+            session,
+            actor=actor.key_id,
+            request_id=actor.request_id,
+            action="tenant.pin",
+            target=f"tenant:{slug}",
+            detail={"pinned_version": data.pinned_version},
+        )
     if changed:
         _bump(tenant)
         record(

@@ -26,7 +26,7 @@ from provisioner.runtime.base import (
     RuntimeBackend,
     RuntimeBackendError,
 )
-from provisioner.spec import LABEL_GENERATION
+from provisioner.spec import LABEL_BLUEPRINT, LABEL_GENERATION
 
 MUTATING = ("POST", "PUT", "DELETE")
 
@@ -250,7 +250,10 @@ class DockerBackend(RuntimeBackend):
                 existing = self.inspect(spec.name)
                 if existing is None:
                     raise
-                if existing.labels.get(LABEL_GENERATION) != spec.labels.get(LABEL_GENERATION):
+                if any(
+                    existing.labels.get(k) != spec.labels.get(k)
+                    for k in (LABEL_GENERATION, LABEL_BLUEPRINT)
+                ):
                     raise NameConflict(
                         f"{spec.name} exists with generation "
                         f"{existing.labels.get(LABEL_GENERATION)}"

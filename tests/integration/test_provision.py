@@ -38,6 +38,7 @@ async def test_signup_runs_a_hardened_container(
             "env": {"GREETING": "hi"},
             "secrets": {"API_KEY": "k-123"},
             "limits": {"memory_mb": 96, "cpu": 0.25, "pids": 64},
+            "blueprint_version": "1",
         },
     )
     assert r.status_code == 202, r.text

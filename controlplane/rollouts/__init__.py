@@ -1,0 +1,1 @@
+"""Rollouts: moving tenants to a blueprint version in health-gated waves."""
