@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
 import docker
 import docker.utils
+from docker.errors import NotFound
 
 
 def leftovers(instance: str) -> list[str]:
@@ -29,3 +35,31 @@ def check_clean(instance: str) -> None:
     left = leftovers(instance)
     if left:
         raise RuntimeError(f"left behind by {instance}: {', '.join(left)}")
+
+
+def remove_all(instance: str, *, parallel: int = 8) -> float:
+    """Force-remove the instance's containers, then volumes, `parallel` at a time.
+
+    stop_stack removes them one by one, which takes minutes for a hundred tenants on
+    a small host; this leaves it only the network. Returns the seconds it took.
+    """
+    api = docker.APIClient(version="auto", timeout=120, **docker.utils.kwargs_from_env())
+    label = f"berth.instance={instance}"
+    t0 = time.monotonic()
+    try:
+        ids = [c["Id"] for c in api.containers(all=True, filters={"label": label})]
+        with ThreadPoolExecutor(parallel) as pool:
+            list(pool.map(lambda cid: _ignore_missing(api.remove_container, cid, force=True), ids))
+        volumes = api.volumes(filters={"label": label}).get("Volumes") or []
+        with ThreadPoolExecutor(parallel) as pool:
+            list(pool.map(lambda v: _ignore_missing(api.remove_volume, v["Name"]), volumes))
+    finally:
+        api.close()
+    return time.monotonic() - t0
+
+
+def _ignore_missing(call: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    try:
+        call(*args, **kwargs)
+    except NotFound:
+        pass

@@ -15,6 +15,15 @@ Baseline: the raw engine's single `docker ps`-equivalent call,
 the same run and interleaved with the warm sweeps. The verdict is the "O(1) calls"
 check: pass iff the second sweep (an unchanged world) makes exactly one list call
 and no mutating call.
+
+Right after creation most containers are under a minute old, and for those the
+sweep's missed-restart check (uptime from `docker ps` status text against the time
+since the tenant's last state change) may inspect some. `--full` therefore also
+waits until every container is up over a minute and sweeps again: that steady world
+must cost exactly one engine call per sweep.
+
+Clean-up removes the containers and volumes in parallel (stop_stack's one-by-one
+removal takes minutes for a hundred) and then checks nothing is left.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ import asyncio
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -31,11 +40,12 @@ from urllib.parse import urlparse
 import docker.utils
 
 from bench.harness import Benchmark, Row, RunConfig, percentile
-from bench.leftovers import check_clean
+from bench.leftovers import check_clean, remove_all
 from bench.stack import BenchStack, berth_stack
 from controlplane.settings import Settings
+from controlplane.tenants.repository import TenantRepository
 from provisioner.context import build_context
-from provisioner.reconcile import reconcile
+from provisioner.reconcile import reconcile, uptime_seconds
 from provisioner.runtime.docker import MUTATING, CountingAPIClient, DockerBackend
 from provisioner.spec import LABEL_INSTANCE
 
@@ -71,6 +81,7 @@ class Sweep:
     wall: float  # seconds
     calls: Counter[str]  # by HTTP method
     urls: Counter[str]  # "list" | "inspect" | "other"
+    list_seconds: float  # the engine list call inside the sweep (requests' elapsed)
     enqueued: int
     result: dict[str, int]
 
@@ -96,8 +107,15 @@ class Measurement:
     tenants: int = 0
     containers: int = 0
     create_seconds: float = 0.0
-    sweeps: list[Sweep] = field(default_factory=list)
-    raw_ms: list[float] = field(default_factory=list)  # first one is the client's first
+    raw_first_ms: float = 0.0  # the raw client's first list call, beside the first sweep
+    fresh: list[Sweep] = field(default_factory=list)  # [first, second, warm...]
+    fresh_raw_ms: list[float] = field(default_factory=list)
+    steady: list[Sweep] = field(default_factory=list)  # full mode: every container > 1 min up
+    steady_raw_ms: list[float] = field(default_factory=list)
+    steady_wait_seconds: float = 0.0
+    db_ms: list[float] = field(default_factory=list)  # the sweep's tenants query, alone
+    inspect_ms: list[float] = field(default_factory=list)  # inspects made by sweeps
+    cleanup_seconds: float = 0.0
 
 
 def _kind(path: str) -> str:
@@ -108,30 +126,43 @@ def _kind(path: str) -> str:
     return "other"
 
 
-async def _sweeps(settings: Settings, warm: int, m: Measurement) -> None:
+async def _sweeps(settings: Settings, warm: int, steady: bool, m: Measurement, log: Log) -> None:
     ctx = build_context(settings)
     backend = ctx.backend
     if not isinstance(backend, DockerBackend):
         raise RuntimeError(f"expected a DockerBackend, got {type(backend).__name__}")
     api = backend.api
     urls: Counter[str] = Counter()
+    list_elapsed: list[float] = []
 
     def hook(response: Any, *args: Any, **kwargs: Any) -> None:
-        urls[_kind(urlparse(response.request.url).path)] += 1
+        kind = _kind(urlparse(response.request.url).path)
+        urls[kind] += 1
+        if kind == "list":
+            list_elapsed.append(response.elapsed.total_seconds())
+        elif kind == "inspect":
+            m.inspect_ms.append(response.elapsed.total_seconds() * 1000)
 
     api.hooks["response"].append(hook)
     raw = CountingAPIClient(version="auto", timeout=60, **docker.utils.kwargs_from_env())
     filters = {"label": [f"{LABEL_INSTANCE}={settings.instance}"]}
 
-    def raw_list() -> None:
+    def raw_list() -> tuple[float, list[dict[str, Any]]]:
         t0 = time.perf_counter()
-        items = raw.containers(all=True, filters=filters)
-        m.raw_ms.append((time.perf_counter() - t0) * 1000)
+        items: list[dict[str, Any]] = raw.containers(all=True, filters=filters)
         m.containers = len(items)
+        return (time.perf_counter() - t0) * 1000, items
+
+    async def db_query() -> None:
+        t0 = time.perf_counter()
+        async with ctx.sessionmaker() as session:
+            await TenantRepository(session).all_live()
+        m.db_ms.append((time.perf_counter() - t0) * 1000)
 
     async def sweep() -> Sweep:
         enqueued: list[str] = []
         calls0, urls0 = Counter(api.calls), Counter(urls)
+        list_elapsed.clear()
         t0 = time.perf_counter()
         result = await reconcile(ctx, enqueue=lambda tid, _delay: enqueued.append(tid))
         wall = time.perf_counter() - t0
@@ -139,17 +170,33 @@ async def _sweeps(settings: Settings, warm: int, m: Measurement) -> None:
             wall=wall,
             calls=Counter(api.calls) - calls0,
             urls=urls - urls0,
+            list_seconds=sum(list_elapsed),
             enqueued=len(enqueued),
             result=result.as_dict(),
         )
 
-    try:
-        raw_list()  # the raw client's first list call, beside the first sweep
-        m.sweeps.append(await sweep())
-        m.sweeps.append(await sweep())
+    async def interleaved(sweeps: list[Sweep], raw_ms: list[float]) -> None:
         for _ in range(warm):
-            raw_list()
-            m.sweeps.append(await sweep())
+            raw_ms.append(raw_list()[0])
+            sweeps.append(await sweep())
+            await db_query()
+
+    try:
+        m.raw_first_ms = raw_list()[0]
+        m.fresh.append(await sweep())
+        m.fresh.append(await sweep())
+        await interleaved(m.fresh, m.fresh_raw_ms)
+        if steady:
+            # `docker ps` says "Up About a minute" from 60 s on: no container is then
+            # young enough for the sweep's missed-restart check to inspect it.
+            t0 = time.monotonic()
+            while any(uptime_seconds(c.get("Status") or "") is not None for c in raw_list()[1]):
+                if time.monotonic() - t0 > 120:
+                    raise RuntimeError("containers still under a minute old after 120 s")
+                await asyncio.sleep(2)
+            m.steady_wait_seconds = time.monotonic() - t0
+            log(f"  every container up over a minute after {m.steady_wait_seconds:.0f}s more")
+            await interleaved(m.steady, m.steady_raw_ms)
     finally:
         raw.close()
         api.close()
@@ -191,50 +238,67 @@ def run(cfg: RunConfig, log: Log = print) -> list[Row]:
     m = Measurement(tenants=n)
     with berth_stack("brec", concurrency=WORKER_CONCURRENCY) as bs:
         instance = bs.instance
-        m.create_seconds = _create(bs, n, log)
-        log(f"  {n} tenants running after {m.create_seconds:.0f}s; sweeping")
-        asyncio.run(_sweeps(bs.stack.settings, warm, m))
-        for i, s in enumerate(m.sweeps[:2]):
-            log(f"  sweep {i + 1}: {s.wall * 1000:.1f} ms, {s.describe()}")
-        t0 = time.monotonic()
-    log(f"  teardown (label cleanup) {time.monotonic() - t0:.0f}s")
+        try:
+            m.create_seconds = _create(bs, n, log)
+            log(f"  {n} tenants running after {m.create_seconds:.0f}s; sweeping")
+            asyncio.run(_sweeps(bs.stack.settings, warm, cfg.full, m, log))
+            for i, s in enumerate(m.fresh[:2]):
+                log(
+                    f"  sweep {i + 1}: {s.wall * 1000:.1f} ms (list call "
+                    f"{s.list_seconds * 1000:.1f} ms), {s.describe()}"
+                )
+        finally:
+            # No beat or watcher runs and no task is queued: nothing re-creates them.
+            m.cleanup_seconds = remove_all(instance)
+    log(f"  containers and volumes removed in {m.cleanup_seconds:.0f}s")
     check_clean(instance)
     return rows(m)
 
 
+def _calls_ok(s: Sweep) -> bool:
+    return s.urls["list"] == 1 and s.mutating == 0
+
+
+def _over(sweeps: Sequence[Sweep]) -> str:
+    return (
+        f"{sum(s.mutating for s in sweeps)} mutating calls, "
+        f"{sum(s.urls['inspect'] for s in sweeps)} inspects, "
+        f"{sum(s.enqueued for s in sweeps)} enqueued, "
+        f"{sum(s.result.get('missed_restarts', 0) for s in sweeps)} missed restarts recorded"
+    )
+
+
 def rows(m: Measurement) -> list[Row]:
-    first, second, warm = m.sweeps[0], m.sweeps[1], m.sweeps[2:]
+    first, second, warm = m.fresh[0], m.fresh[1], m.fresh[2:]
     warm_ms = [s.wall * 1000 for s in warm]
-    raw_warm = m.raw_ms[1:]
+    list_ms = [s.list_seconds * 1000 for s in warm]
+    rest_ms = [(s.wall - s.list_seconds) * 1000 for s in warm]
     size = f"{m.tenants} live tenants ({m.containers} containers)"
-    passed = second.urls["list"] == 1 and second.mutating == 0
-    enq_warm = sum(s.enqueued for s in warm)
-    mut_warm = sum(s.mutating for s in warm)
-    return [
+    out: list[Row] = [
         Row(
             NAME,
             f"first sweep wall time, {m.tenants} tenants",
             first.wall * 1000,
-            m.raw_ms[0],
+            m.raw_first_ms,
             "ms",
             samples=1,
             note=(
-                f"{size}, created through the API in {m.create_seconds:.0f}s; one in-process "
-                "reconcile() on a fresh context (new DB pool); baseline: the raw client's "
-                "first `api.containers(all=True, filters=label)`"
+                f"{size}, created through the API in {m.create_seconds:.0f}s (most under a "
+                "minute old); one in-process reconcile() on a fresh context (new DB pool); "
+                "baseline: the raw client's first `api.containers(all=True, filters=label)`"
             ),
         ),
         Row(
             NAME,
-            f"p50 sweep wall time, {m.tenants} tenants",
+            f"p50 sweep wall time, {m.tenants} fresh tenants",
             percentile(warm_ms, 50),
-            percentile(raw_warm, 50),
+            percentile(m.fresh_raw_ms, 50),
             "ms",
             samples=len(warm),
             note=(
-                f"{len(warm)} further sweeps interleaved with the raw list call; "
-                f"p95 {percentile(warm_ms, 95):.1f} ms vs {percentile(raw_warm, 95):.1f} ms; "
-                f"{mut_warm} mutating calls and {enq_warm} enqueued over them"
+                f"{len(warm)} further sweeps right after creation, interleaved with the raw "
+                f"list call; p95 {percentile(warm_ms, 95):.0f} ms vs "
+                f"{percentile(m.fresh_raw_ms, 95):.0f} ms; over them: {_over(warm)}"
             ),
         ),
         CheckRow(
@@ -244,13 +308,45 @@ def rows(m: Measurement) -> list[Row]:
             1.0,
             "calls",
             samples=1,
-            passed=passed,
+            passed=_calls_ok(second),
             check="1 list, 0 mutating",
             note=(
                 f"{size}; second sweep: {second.describe()}; first sweep: "
                 f"{first.describe()}; baseline: the one `docker ps` call"
             ),
         ),
+    ]
+    if m.steady:
+        steady_ms = [s.wall * 1000 for s in m.steady]
+        worst = max(m.steady, key=lambda s: s.total)
+        out += [
+            Row(
+                NAME,
+                f"p50 sweep wall time, {m.tenants} tenants up > 1 min",
+                percentile(steady_ms, 50),
+                percentile(m.steady_raw_ms, 50),
+                "ms",
+                samples=len(m.steady),
+                note=(
+                    f"{len(m.steady)} sweeps once every container was up over a minute "
+                    f"({m.steady_wait_seconds:.0f}s after the fresh sweeps), interleaved with "
+                    f"the raw list call; p95 {percentile(steady_ms, 95):.0f} ms vs "
+                    f"{percentile(m.steady_raw_ms, 95):.0f} ms; over them: {_over(m.steady)}"
+                ),
+            ),
+            CheckRow(
+                NAME,
+                "engine calls per sweep, tenants up > 1 min",
+                float(worst.total),
+                1.0,
+                "calls",
+                samples=len(m.steady),
+                passed=all(_calls_ok(s) and s.total == 1 for s in m.steady),
+                check="1 list, nothing else",
+                note=f"the sweep with the most calls: {worst.describe()}",
+            ),
+        ]
+    out += [
         Row(
             NAME,
             "engine calls, first sweep",
@@ -261,7 +357,34 @@ def rows(m: Measurement) -> list[Row]:
             detail=True,
             note=f"{first.describe()}; sweep result {first.result}",
         ),
+        Row(
+            NAME,
+            "p50 fresh sweep phase: engine list call",
+            percentile(list_ms, 50),
+            percentile(m.fresh_raw_ms, 50),
+            "ms",
+            samples=len(warm),
+            detail=True,
+            note="the sweep's own list call (requests' elapsed, to the response headers)",
+        ),
+        Row(
+            NAME,
+            "p50 fresh sweep phase: everything but the list call",
+            percentile(rest_ms, 50),
+            None,
+            "ms",
+            samples=len(warm),
+            detail=True,
+            note=(
+                "thread hop, tenants query, comparison and any inspects; the tenants query "
+                f"alone (after each sweep): p50 {percentile(m.db_ms, 50):.1f} ms; each "
+                "inspect: p50 "
+                + (f"{percentile(m.inspect_ms, 50):.0f} ms" if m.inspect_ms else "n/a")
+                + " in the engine, then a SELECT … FOR UPDATE, one after another"
+            ),
+        ),
     ]
+    return out
 
 
 BENCHMARK = Benchmark(

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from controlplane.audit.endpoints import router as audit_router
 from controlplane.blueprints.endpoints import router as blueprints_router
 from controlplane.db import make_engine, make_sessionmaker
 from controlplane.errors import install_error_handlers
@@ -20,7 +21,9 @@ from controlplane.queue import TaskQueue
 from controlplane.redis_client import redis_client
 from controlplane.rollouts.endpoints import router as rollouts_router
 from controlplane.security.crypto import SecretBox
+from controlplane.security.endpoints import router as api_keys_router
 from controlplane.settings import Settings, get_settings
+from controlplane.tenants.changes import TenantChanges
 from controlplane.tenants.endpoints import router as tenants_router
 from provisioner.celery_app import make_celery
 from provisioner.runtime.docker import DockerBackend
@@ -43,9 +46,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.backend = DockerBackend(network=settings.tenant_network)
         app.state.box = SecretBox(settings.resolved_secret_key())
         app.state.admin_token = settings.resolved_admin_token()
+        app.state.changes = TenantChanges(settings.require_database_url())
         try:
             yield
         finally:
+            await app.state.changes.close()
             await engine.dispose()
             app.state.redis.close()
 
@@ -66,6 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         incidents_router,
         rollouts_router,
         metrics_router,
+        api_keys_router,
+        audit_router,
     ):
         app.include_router(router)
     return app

@@ -13,6 +13,7 @@ from controlplane.context import Actor
 from controlplane.db import session_scope
 from controlplane.security.auth import Principal, require
 from controlplane.security.crypto import SecretBox
+from controlplane.security.ratelimit import limit_signups
 from controlplane.settings import Settings
 
 
@@ -43,10 +44,22 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 BoxDep = Annotated[SecretBox, Depends(get_box)]
 
+
+async def signup_principal(
+    request: Request, principal: Annotated[Principal, Depends(require("signup"))]
+) -> Principal:
+    """The signup scope, plus the per-key signup rate limit (429 beyond the burst)."""
+    await limit_signups(request, principal)
+    return principal
+
+
+# Which scope each route needs is decided here (and listed in tests/api/test_scopes.py).
 AdminDep = Annotated[Principal, Depends(require("admin"))]
 ReadDep = Annotated[Principal, Depends(require("read"))]
-SignupDep = Annotated[Principal, Depends(require("signup"))]
+SignupDep = Annotated[Principal, Depends(signup_principal)]
 DeployDep = Annotated[Principal, Depends(require("deploy"))]
+MetricsReadDep = Annotated[Principal, Depends(require("metrics:read"))]
+BillingReadDep = Annotated[Principal, Depends(require("billing:read"))]
 
 
 def actor_of(principal: Principal, request: Request) -> Actor:

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     restart_backoff_base: float = Field(default=2.0, gt=0)
     restart_backoff_max: float = Field(default=300.0, gt=0)
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
+    signup_rate: float = Field(default=60.0, gt=0)  # signups per minute per key, sustained
+    signup_burst: int = Field(default=20, ge=1)  # signups per key allowed at once
     default_plan: str = "standard"
     log_level: str = "INFO"
     log_json: bool = True

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import structlog
+from sqlalchemy import text
 
 from controlplane.audit.service import record
 from controlplane.incidents import service as incidents
@@ -33,6 +34,8 @@ log = structlog.get_logger(__name__)
 
 # A pending tenant younger than this still has its signup task in flight.
 PENDING_GRACE = timedelta(seconds=5)
+# Advisory-lock key for "a sweep is running" (tenant keys are derived from UUIDs).
+SWEEP_LOCK = 0x62657274685F7277  # "berth_rw"
 _UP_SECONDS = re.compile(r"^Up (\d+) seconds?")
 
 Enqueue = Callable[[str, float], None]
@@ -45,6 +48,7 @@ class SweepResult:
     enqueued: list[str] = field(default_factory=list)
     orphans: int = 0
     missed_restarts: int = 0
+    skipped: bool = False
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -53,6 +57,7 @@ class SweepResult:
             "enqueued": len(self.enqueued),
             "orphans": self.orphans,
             "missed_restarts": self.missed_restarts,
+            "skipped": int(self.skipped),
         }
 
 
@@ -80,7 +85,33 @@ async def reconcile(
     enqueue: Enqueue,
     enqueue_rollout: Callable[[str], None] | None = None,
 ) -> SweepResult:
-    """One sweep over every tenant and every Berth container of this instance."""
+    """One sweep over every tenant and every Berth container of this instance.
+
+    Sweeps never overlap: when one is still running (a slow engine, a big fleet), the
+    next one is skipped rather than repeating its repairs.
+    """
+    async with ctx.engine.connect() as conn:
+        got = bool(
+            (
+                await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": SWEEP_LOCK})
+            ).scalar()
+        )
+        await conn.commit()
+        if not got:
+            return SweepResult(skipped=True)
+        try:
+            return await _sweep(ctx, enqueue=enqueue, enqueue_rollout=enqueue_rollout)
+        finally:
+            await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": SWEEP_LOCK})
+            await conn.commit()
+
+
+async def _sweep(
+    ctx: WorkerContext,
+    *,
+    enqueue: Enqueue,
+    enqueue_rollout: Callable[[str], None] | None,
+) -> SweepResult:
     # List before querying: any container listed was created after its tenant row
     # was committed, so the query below sees that tenant and it is never an orphan.
     containers = await asyncio.to_thread(ctx.backend.list, {LABEL_INSTANCE: ctx.settings.instance})

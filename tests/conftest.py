@@ -137,7 +137,7 @@ async def wait_until(
 
 
 async def wait_state(
-    client: httpx.AsyncClient, slug: str, state: str, timeout: float = 40.0
+    client: httpx.AsyncClient, slug: str, state: str, timeout: float = 90.0
 ) -> dict[str, Any]:
     async def check() -> dict[str, Any] | None:
         r = await client.get(f"/tenants/{slug}")

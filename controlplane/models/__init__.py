@@ -1,5 +1,6 @@
 """ORM models, one file per table."""
 
+from controlplane.models.api_key import ApiKey
 from controlplane.models.audit import AuditEvent
 from controlplane.models.base import Base
 from controlplane.models.blueprint import Blueprint
@@ -10,6 +11,7 @@ from controlplane.models.secret import TenantSecret
 from controlplane.models.tenant import Tenant
 
 __all__ = [
+    "ApiKey",
     "AuditEvent",
     "Base",
     "Blueprint",

@@ -1,17 +1,34 @@
-"""Bearer-token authentication and per-route scopes."""
+"""Bearer-token authentication and per-route scopes.
+
+Two kinds of token are accepted: the admin token from the settings (a built-in
+principal with key id "admin"), and API keys `berth_<id>_<secret>` created
+through /api-keys. An API key costs one primary-key lookup; its last_used_at is
+written at most once a minute, not on every request.
+"""
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from fastapi import Request
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from controlplane.audit.service import record
 from controlplane.errors import Forbidden, Unauthorized
+from controlplane.security import keys
+from controlplane.security.repository import TOUCH_INTERVAL, ApiKeyRepository
+
+log = structlog.get_logger(__name__)
 
 SCOPES = ("admin", "signup", "deploy", "billing:read", "metrics:read", "read")
+ADMIN_KEY_ID = "admin"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @dataclass(frozen=True)
@@ -25,6 +42,9 @@ class Principal:
         return "admin" in self.scopes or scope in self.scopes
 
 
+ADMIN = Principal(key_id=ADMIN_KEY_ID, scopes=frozenset({"admin"}))
+
+
 def _bearer(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -33,21 +53,59 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-def authenticate(request: Request) -> Principal:
+def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+    maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    return maker
+
+
+async def authenticate(request: Request) -> Principal:
     """Resolve the caller from the Authorization header, or raise 401."""
     token = _bearer(request)
     admin_token: str = request.app.state.admin_token
     if hmac.compare_digest(token.encode(), admin_token.encode()):
-        return Principal(key_id="admin", scopes=frozenset({"admin"}))
-    raise Unauthorized()
+        return ADMIN
+    key_id = keys.key_id_of(token)
+    if key_id is None:
+        raise Unauthorized()
+    async with _sessionmaker(request)() as session:
+        repo = ApiKeyRepository(session)
+        row = await repo.credentials(key_id)
+        if row is None or row.revoked_at is not None or not keys.matches(token, row.key_hash):
+            raise Unauthorized()
+        if row.last_used_at is None or datetime.now(UTC) - row.last_used_at >= TOUCH_INTERVAL:
+            await repo.touch(key_id)
+            await session.commit()
+    return Principal(key_id=key_id, scopes=frozenset(row.scopes) & frozenset(SCOPES))
+
+
+async def _record_denied(request: Request, principal: Principal, scope: str) -> None:
+    """Audit a refused attempt to change something; a failure here never hides the 403."""
+    try:
+        async with _sessionmaker(request)() as session:
+            record(
+                session,
+                actor=principal.key_id,
+                action="access.denied",
+                target=request.url.path[:128],
+                outcome="denied",
+                request_id=getattr(request.state, "request_id", None),
+                detail={"method": request.method, "scope": scope},
+            )
+            await session.commit()
+    except (SQLAlchemyError, OSError) as exc:
+        log.warning("audit_denied_not_recorded", error_type=type(exc).__name__)
 
 
 def require(scope: str) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
     """A dependency that admits callers holding `scope` (or admin)."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}")
 
     async def dependency(request: Request) -> Principal:
-        principal = authenticate(request)
+        principal = await authenticate(request)
         if not principal.allows(scope):
+            if request.method not in SAFE_METHODS:
+                await _record_denied(request, principal, scope)
             raise Forbidden(f"this key lacks the '{scope}' scope")
         request.state.principal = principal
         return principal

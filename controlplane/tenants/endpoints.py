@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 import uuid
 from datetime import datetime
 from typing import Annotated
@@ -137,10 +138,31 @@ async def list_tenants(
 
 @router.get("/{slug}", response_model=TenantOut)
 async def get_tenant(
-    slug: SlugPath, session: SessionDep, settings: SettingsDep, _: ReadDep
+    slug: SlugPath,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: ReadDep,
+    wait_for: Annotated[
+        TenantState | None,
+        Query(description="long-poll: answer once the tenant reaches this state"),
+    ] = None,
+    timeout: Annotated[float, Query(ge=0, le=60, description="seconds to wait at most")] = 30,
 ) -> TenantOut:
-    """Show one tenant with its desired and observed state."""
+    """Show one tenant; with wait_for, wait (up to timeout) until it reaches that state."""
     tenant = await service.get_live(session, slug=slug)
+    if wait_for is not None:
+        changes = request.app.state.changes
+        deadline = time.monotonic() + timeout
+        while tenant.state != wait_for and tenant.state != "failed":
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            # End the read transaction while waiting, so a waiter holds no connection.
+            await session.commit()
+            await changes.wait(str(tenant.id), remaining)
+            session.expire_all()
+            tenant = await service.get_live(session, slug=slug)
     names = await service.secret_names(session, tenants=[tenant])
     last = await service.last_incidents(session, tenants=[tenant])
     return to_out(

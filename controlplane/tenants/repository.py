@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, select, tuple_, update
+from sqlalchemy import Select, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controlplane.models import Tenant, TenantSecret
@@ -147,6 +147,8 @@ class TenantRepository:
             .values(**values)
         )
         result = await self.session.execute(stmt)
+        if result.rowcount:  # type: ignore[attr-defined]
+            await self.notify_changed(tenant_id)
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def mark_deleted(self, tenant_id: uuid.UUID) -> None:
@@ -162,6 +164,7 @@ class TenantRepository:
                 container_name=None,
             )
         )
+        await self.notify_changed(tenant_id)
 
     async def all_live(self) -> Sequence[Tenant]:
         """Every tenant that exists (the reconciler's view of desired state)."""
@@ -218,4 +221,11 @@ class TenantRepository:
             )
             .values(**values)
         )
+        await self.notify_changed(tenant_id)
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def notify_changed(self, tenant_id: uuid.UUID) -> None:
+        """Wake API waiters once this transaction commits (see tenants/changes.py)."""
+        await self.session.execute(
+            text("SELECT pg_notify('berth_tenant', :id)"), {"id": str(tenant_id)}
+        )

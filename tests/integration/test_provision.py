@@ -111,7 +111,9 @@ async def test_delete_removes_container_and_volume(
     slug: str,
 ) -> None:
     assert (await client.post("/tenants", json={"slug": slug})).status_code == 202
-    await wait_state(client, slug, "running")
+    # A long-poll answers as soon as the worker records the new state.
+    r = await client.get(f"/tenants/{slug}", params={"wait_for": "running", "timeout": 40})
+    assert r.status_code == 200 and r.json()["state"] == "running"
     c = dock.containers.get(f"berth-{slug}")
     volume = next(m["Name"] for m in c.attrs["Mounts"] if m["Destination"] == "/data")
     r = await client.delete(f"/tenants/{slug}")

@@ -23,7 +23,10 @@ pytestmark = pytest.mark.docker
 
 
 def _container(dock: docker.DockerClient, slug: str) -> Any:
-    return dock.containers.get(f"berth-{slug}")
+    found = dock.containers.list(all=True, filters={"label": f"berth.tenant={slug}"})
+    if len(found) != 1:
+        raise docker.errors.NotFound(f"{len(found)} containers for {slug}")
+    return found[0]
 
 
 async def _running_again(

@@ -130,6 +130,22 @@ def _versions(dock: docker.DockerClient, stack: Stack, slugs: list[str]) -> dict
     return out
 
 
+async def _current(client: httpx.AsyncClient) -> str:
+    blueprints = (await client.get("/blueprints")).json()
+    version: str = next(b["version"] for b in blueprints if b["is_current"])
+    return version
+
+
+async def _roll_back(client: httpx.AsyncClient, rollout_id: str) -> dict[str, Any]:
+    r = await client.post(f"/rollouts/{rollout_id}/rollback")
+    assert r.status_code == 202, r.text
+    return await _finished(client, r.json()["id"])
+
+
+# Each test starts and ends with the whole fleet on version 1 (and 1 current), so
+# the tests stand alone in any order, even if the module fixture is rebuilt.
+
+
 async def test_deploy_upgrades_every_tenant_with_no_gap_and_skips_pinned(
     client: httpx.AsyncClient,
     fleet: list[str],
@@ -162,11 +178,13 @@ async def test_deploy_upgrades_every_tenant_with_no_gap_and_skips_pinned(
     assert all(versions[s] == ["2"] for s in fleet[:-1]), versions
     assert versions[pinned] == ["1"]
     assert prober.samples >= 10 and prober.gaps == [], (prober.samples, prober.gaps)
-    # New signups now get version 2.
-    current = [b for b in (await client.get("/blueprints")).json() if b["is_current"]]
-    assert current[0]["version"] == "2"
+    assert await _current(client) == "2", "new signups get the new version"
     tenant = (await client.get(f"/tenants/{fleet[0]}")).json()
     assert tenant["blueprint_version"] == "2" and tenant["state"] == "running"
+
+    await _roll_back(client, rollout["id"])
+    await client.patch(f"/tenants/{pinned}", json={"pinned_version": None})
+    assert await _current(client) == "1"
 
 
 async def test_broken_version_halts_after_the_canary_and_everyone_keeps_serving(
@@ -175,20 +193,21 @@ async def test_broken_version_halts_after_the_canary_and_everyone_keeps_serving(
     stack: Stack,
     dock: docker.DockerClient,
 ) -> None:
+    before = _versions(dock, stack, fleet)
+    assert all(v == ["1"] for v in before.values()), before
     rollout = await _deploy(client, "3", canary=2, selector={"slugs": fleet})
     body = await _finished(client, rollout["id"])
     assert body["state"] == "halted"
     assert "canary failed" in body["reason"] and "did not answer 200" in body["reason"]
     assert body["counts"]["failed"] == 2 and body["counts"]["done"] == 0
-    versions = _versions(dock, stack, fleet)
-    assert all(versions[s] == ["2"] for s in fleet[:-1]), versions
-    canary = [t for t in body["targets"] if t["wave"] == "canary"]
-    for t in canary:
+    assert body["counts"]["pending"] == FLEET - 2, "nothing past the canary was touched"
+    assert _versions(dock, stack, fleet) == before
+    for t in (t for t in body["targets"] if t["wave"] == "canary"):
+        assert "did not answer 200" in t["reason"]
         tenant = (await client.get(f"/tenants/{t['slug']}")).json()
-        assert tenant["blueprint_version"] == "2" and tenant["state"] == "running"
+        assert tenant["blueprint_version"] == "1" and tenant["state"] == "running"
         assert tenant["state_reason"].startswith("upgrade to 3 failed")
-    current = [b for b in (await client.get("/blueprints")).json() if b["is_current"]]
-    assert current[0]["version"] == "2", "a failed canary must not promote the version"
+    assert await _current(client) == "1", "a failed canary must not promote the version"
 
 
 async def test_rollback_returns_upgraded_tenants_to_their_previous_version(
@@ -197,19 +216,15 @@ async def test_rollback_returns_upgraded_tenants_to_their_previous_version(
     stack: Stack,
     dock: docker.DockerClient,
 ) -> None:
-    rollouts = (await client.get("/rollouts")).json()
-    deploy = next(
-        r for r in rollouts if r["blueprint_version"] == "2" and r["state"] == "completed"
-    )
-    r = await client.post(f"/rollouts/{deploy['id']}/rollback")
-    assert r.status_code == 202, r.text
-    body = await _finished(client, r.json()["id"])
+    some = fleet[:5]
+    rollout = await _deploy(client, "2", canary=1, selector={"slugs": some})
+    assert (await _finished(client, rollout["id"]))["state"] == "completed"
+    assert all(v == ["2"] for v in _versions(dock, stack, some).values())
+    body = await _roll_back(client, rollout["id"])
     assert body["state"] == "completed" and body["kind"] == "rollback"
-    assert body["counts"]["done"] == FLEET - 1
-    versions = _versions(dock, stack, fleet)
-    assert all(v == ["1"] for v in versions.values()), versions
-    current = [b for b in (await client.get("/blueprints")).json() if b["is_current"]]
-    assert current[0]["version"] == "1"
+    assert body["counts"]["done"] == len(some)
+    assert all(v == ["1"] for v in _versions(dock, stack, fleet).values())
+    assert await _current(client) == "1"
 
 
 async def test_sigkilled_worker_mid_rollout_still_completes_with_one_container_each(
@@ -220,8 +235,7 @@ async def test_sigkilled_worker_mid_rollout_still_completes_with_one_container_e
     worker: BerthProcess,
     beat: BerthProcess,
 ) -> None:
-    movers = fleet[:-1]
-    rollout = await _deploy(client, "2", max_parallel=2, canary=1, selector={"slugs": movers})
+    rollout = await _deploy(client, "2", max_parallel=2, canary=1, selector={"slugs": fleet})
 
     async def some_done() -> dict[str, Any] | None:
         body: dict[str, Any] = (await client.get(f"/rollouts/{rollout['id']}")).json()
@@ -238,8 +252,8 @@ async def test_sigkilled_worker_mid_rollout_still_completes_with_one_container_e
     worker.start()
     body = await _finished(client, rollout["id"], timeout=240)
     assert body["state"] == "completed", body
-    assert body["counts"]["done"] == len(movers)
-    versions = _versions(dock, stack, movers)
+    assert body["counts"]["done"] == FLEET
+    versions = _versions(dock, stack, fleet)
     assert all(v == ["2"] for v in versions.values()), versions
     ids_after = {
         c.labels["berth.tenant"]: c.id
@@ -248,6 +262,4 @@ async def test_sigkilled_worker_mid_rollout_still_completes_with_one_container_e
     }
     # Tenants finished before the kill were not upgraded a second time.
     assert {s: ids_after.get(s) for s in ids_before} == ids_before
-    # Leave the stack's current version as other tests expect it.
-    r = await client.post(f"/rollouts/{rollout['id']}/rollback")
-    assert (await _finished(client, r.json()["id"]))["state"] == "completed"
+    await _roll_back(client, rollout["id"])

@@ -19,7 +19,9 @@ pytestmark = pytest.mark.docker
 
 
 def _env(dock: docker.DockerClient, slug: str) -> str:
-    return "\n".join(dock.containers.get(f"berth-{slug}").attrs["Config"]["Env"])
+    # By label: after a blue/green recreate the container may be berth-<slug>-b.
+    (c,) = dock.containers.list(filters={"label": f"berth.tenant={slug}"})
+    return "\n".join(c.attrs["Config"]["Env"])
 
 
 def _pg_dump(stack: Stack) -> str:
