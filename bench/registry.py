@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from bench import containment, provision, reconcile
+from bench import containment, provision, reconcile, rollout
 from bench.harness import Benchmark
 
 BENCHMARKS: list[Benchmark] = [
     provision.BENCHMARK,
     containment.BENCHMARK,
     reconcile.BENCHMARK,
+    rollout.BENCHMARK,
 ]

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.docker
 
 
 def _containers(dock: docker.DockerClient, slug: str) -> list[Any]:
-    return dock.containers.list(all=True, filters={"label": f"berth.tenant={slug}"})
+    return dock.containers.list(all=True, sparse=True, filters={"label": f"berth.tenant={slug}"})
 
 
 async def test_worker_sigkilled_mid_provision_leaves_one_healthy_container(

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.docker
 
 
 def _containers(dock: docker.DockerClient, slug: str) -> list[Any]:
-    return dock.containers.list(all=True, filters={"label": f"berth.tenant={slug}"})
+    return dock.containers.list(all=True, sparse=True, filters={"label": f"berth.tenant={slug}"})
 
 
 async def test_postgres_down_gives_503_and_signups_resume(

@@ -121,6 +121,16 @@ async def _finished(
     return await wait_until(done, timeout=timeout, interval=0.25, what=f"rollout {rollout_id}")
 
 
+def _ids(dock: docker.DockerClient, stack: Stack, slugs: set[str]) -> dict[str, str]:
+    # The low-level list (one call, no per-container inspect): other tenants of this
+    # stack may be being removed meanwhile, and an inspect of those would 404.
+    out: dict[str, str] = {}
+    for c in dock.api.containers(filters={"label": [f"berth.instance={stack.instance}"]}):
+        if c["Labels"].get("berth.tenant") in slugs:
+            out[c["Labels"]["berth.tenant"]] = c["Id"]
+    return out
+
+
 def _versions(dock: docker.DockerClient, stack: Stack, slugs: list[str]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {s: [] for s in slugs}
     for c in dock.api.containers(all=True, filters={"label": [f"berth.instance={stack.instance}"]}):
@@ -244,22 +254,14 @@ async def test_sigkilled_worker_mid_rollout_still_completes_with_one_container_e
     mid = await wait_until(some_done, timeout=120, what="part of the rollout done")
     worker.kill(signal.SIGKILL)
     done_before = {t["slug"] for t in mid["targets"] if t["state"] == "done"}
-    ids_before = {
-        c.labels["berth.tenant"]: c.id
-        for c in dock.containers.list(filters={"label": f"berth.instance={stack.instance}"})
-        if c.labels.get("berth.tenant") in done_before
-    }
+    ids_before = _ids(dock, stack, done_before)
     worker.start()
     body = await _finished(client, rollout["id"], timeout=240)
     assert body["state"] == "completed", body
     assert body["counts"]["done"] == FLEET
     versions = _versions(dock, stack, fleet)
     assert all(v == ["2"] for v in versions.values()), versions
-    ids_after = {
-        c.labels["berth.tenant"]: c.id
-        for c in dock.containers.list(filters={"label": f"berth.instance={stack.instance}"})
-        if c.labels.get("berth.tenant") in done_before
-    }
+    ids_after = _ids(dock, stack, done_before)
     # Tenants finished before the kill were not upgraded a second time.
     assert {s: ids_after.get(s) for s in ids_before} == ids_before
     await _roll_back(client, rollout["id"])
