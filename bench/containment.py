@@ -19,11 +19,16 @@ timed by `docker inspect` every 20 ms until its RestartCount has gone up and
 State.Health.Status is "healthy" again. For "incident recorded" the baseline is the
 engine's own `oom` event for the same kill (the earliest anyone can know).
 
-Several tenants (and as many raw containers) are OOM'd in turn, Berth and raw
-interleaved in alternating order, each a few times: at most CRASHLOOP_THRESHOLD-1
-kills per tenant so the crash-loop rule never trips, and a whole round between two
-kills of one container (well over Docker's 10 s, so every restart gets Docker's
-first, 100 ms, restart delay on both sides).
+A third side, "raw under the same API polling", OOMs further raw containers while a
+thread polls the API every 20 ms as the Berth measurement does: on a 2-core host
+that load alone slows the engine's restart, so it separates what Berth's own
+processes (watcher, converge task) cost from what watching them costs.
+
+Several tenants (and as many raw containers of each raw kind) are OOM'd in turn,
+the three sides interleaved in rotating order, each a few times: fewer kills per
+tenant than the crash-loop threshold, so that rule never trips, and a whole round
+between two kills of one container (well over Docker's 10 s, so every restart gets
+Docker's first, 100 ms, restart delay on every side).
 
 Phase marks come from the engine's event stream (oom, start, health_status) on the
 same host clock.
@@ -59,6 +64,7 @@ POLL = 0.020
 TIMEOUT = 60.0
 TARGET = 1.2
 MEMORY_MB = 48
+SIDES = ("berth", "raw", "loaded")
 
 Log = Callable[[str], None]
 
@@ -130,7 +136,7 @@ class EngineEvents:
 class Sample:
     """One OOM kill; times in seconds from the exec call returning (`wall0`)."""
 
-    side: str  # "berth" | "raw"
+    side: str  # "berth" | "raw" | "loaded"
     container: str
     wall0: float
     healthy: float
@@ -213,7 +219,7 @@ def berth_oom(client: httpx.Client, api: docker.APIClient, slug: str) -> Sample:
     return Sample("berth", name, wall0, healthy=now - t0, incident=incident_at)
 
 
-def raw_oom(api: docker.APIClient, container: str) -> Sample:
+def raw_oom(api: docker.APIClient, container: str, side: str = "raw") -> Sample:
     before = int(api.inspect_container(container)["RestartCount"])
     exec_id, wall0, t0 = send_usr1(api, container)
     ticker = Ticker(t0)
@@ -227,7 +233,7 @@ def raw_oom(api: docker.APIClient, container: str) -> Sample:
             raise RuntimeError(f"raw {container}: not healthy again within {TIMEOUT:g}s")
         ticker.wait()
     _check_exec(api, exec_id, container)
-    return Sample("raw", container, wall0, healthy=now - t0)
+    return Sample(side, container, wall0, healthy=now - t0)
 
 
 def attach_marks(samples: Sequence[Sample], events: EngineEvents) -> None:
@@ -247,6 +253,48 @@ def attach_marks(samples: Sequence[Sample], events: EngineEvents) -> None:
         healthy = events.first(s.container, "health_status: healthy", start)
         if healthy is not None:
             s.marks["healthy_event"] = healthy
+
+
+class ApiPoller:
+    """The Berth measurement's own load, replayed beside a raw OOM.
+
+    Watching a Berth tenant recover means a GET to the API every POLL; on a 2-core
+    host that load (client, API, PostgreSQL) competes with the engine's restart.
+    Running the same polling during a raw OOM gives a load-matched baseline.
+    """
+
+    def __init__(self, bs: BenchStack, slug: str) -> None:
+        self.client = httpx.Client(base_url=bs.base_url, headers=bs.client.headers, timeout=30)
+        self.slug = slug
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _loop(self) -> None:
+        ticker = Ticker(time.perf_counter())
+        params: dict[str, str | int] = {"tenant": self.slug, "kind": "oom", "limit": 500}
+        n = 0
+        while not self._stop.is_set():
+            try:  # the Berth side polls incidents, then the tenant: alternate both
+                if n % 2:
+                    self.client.get(f"/tenants/{self.slug}")
+                else:
+                    self.client.get("/incidents", params=params)
+            except httpx.HTTPError:
+                pass  # load only: a failed poll is not this side's measurement
+            n += 1
+            ticker.wait()
+
+    def __enter__(self) -> ApiPoller:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="bench-poller", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(30)
+        self.client.close()
 
 
 # --- set-up ---------------------------------------------------------------------------
@@ -293,6 +341,7 @@ def _make_raw(raw: RawDocker, slug: str) -> str:
 class Measurement:
     berth: list[Sample] = field(default_factory=list)
     raw: list[Sample] = field(default_factory=list)
+    loaded: list[Sample] = field(default_factory=list)  # raw, under Berth-like API polling
     tenants: int = 0
     per_tenant: int = 0
     restart_policy: str = ""
@@ -316,7 +365,10 @@ def _measure(
     raw = RawDocker(bs.stack.settings, _blueprint(client), limits)
     holder.append(raw)
     raws = [_make_raw(raw, f"cr{run}-{i}") for i in range(k)]
-    _wait_raw_healthy(raw.api, raws)
+    # Separate containers for the load-matched side: Docker restarts a container at
+    # most MaximumRetryCount (5) times.
+    loaded = [_make_raw(raw, f"cl{run}-{i}") for i in range(k)]
+    _wait_raw_healthy(raw.api, raws + loaded)
     b0 = raw.api.inspect_container(container_name(slugs[0]))["HostConfig"]
     r0 = raw.api.inspect_container(raws[0])["HostConfig"]
     m.restart_policy = f"{b0['RestartPolicy']['Name']}:{b0['RestartPolicy']['MaximumRetryCount']}"
@@ -329,22 +381,38 @@ def _measure(
         for i in range(k):
             if len(m.berth) >= n:
                 break
-            order = ("berth", "raw") if slot % 2 == 0 else ("raw", "berth")
+            # Rotate which side goes first, so no side always follows the same one.
+            order = SIDES[slot % 3 :] + SIDES[: slot % 3]
             slot += 1
             for side in order:
                 if side == "berth":
                     m.berth.append(berth_oom(client, raw.api, slugs[i]))
-                else:
+                elif side == "raw":
                     m.raw.append(raw_oom(raw.api, raws[i]))
-            b, w = m.berth[-1], m.raw[-1]
+                else:
+                    with ApiPoller(bs, slugs[i]):
+                        m.loaded.append(raw_oom(raw.api, loaded[i], side="loaded"))
+            b, w, lo = m.berth[-1], m.raw[-1], m.loaded[-1]
             log(
                 f"  {len(m.berth):>3}/{n} (round {rnd + 1}): berth incident "
                 f"{(b.incident or 0) * 1000:5.0f} ms, healthy {b.healthy * 1000:5.0f} ms   "
-                f"raw healthy {w.healthy * 1000:5.0f} ms"
+                f"raw {w.healthy * 1000:5.0f} ms   raw+poll load {lo.healthy * 1000:5.0f} ms"
             )
     attach_marks(m.berth, events)
     attach_marks(m.raw, events)
+    attach_marks(m.loaded, events)
+    for s in m.berth + m.raw + m.loaded:
+        log(f"  {s.side:<5} {s.container:<22} {_marks_line(s)}")
     return m
+
+
+def _marks_line(s: Sample) -> str:
+    """Engine event times (ms after the exec returned) for one OOM, for the log."""
+    parts = [f"{k} {(v - s.wall0) * 1000:.0f}" for k, v in s.marks.items()]
+    if s.incident is not None:
+        parts.append(f"incident {s.incident * 1000:.0f}")
+    parts.append(f"seen-healthy {s.healthy * 1000:.0f}")
+    return ", ".join(parts)
 
 
 def run(cfg: RunConfig, log: Log = print) -> list[Row]:
@@ -389,12 +457,23 @@ def _phase(samples: Sequence[Sample], start: str, end: str) -> float | None:
     return percentile(values, 50) if values else None
 
 
+PHASE_MARKS = {
+    "p50 phase: USR1 → engine oom event": ("call", "oom"),
+    "p50 phase: oom event → container restarted": ("oom", "start"),
+    "p50 phase: oom event → die event": ("oom", "die"),
+    "p50 phase: die event → start event": ("die", "start"),
+    "p50 phase: restarted → engine healthy": ("start", "healthy_event"),
+    "p50 phase: engine healthy → seen healthy": ("healthy_event", "seen"),
+}
+
+
 def rows(m: Measurement) -> list[Row]:
     n = len(m.berth)
     inc = [(s.incident or 0.0) * 1000 for s in m.berth]
     oom_event = [(s.marks["oom"] - s.wall0) * 1000 for s in m.berth if "oom" in s.marks]
     b_ok = [s.healthy * 1000 for s in m.berth]
     r_ok = [s.healthy * 1000 for s in m.raw]
+    l_ok = [s.healthy * 1000 for s in m.loaded]
     spec = (
         "same memory/cpu/restart policy checked"
         if m.same_limits
@@ -451,6 +530,27 @@ def rows(m: Measurement) -> list[Row]:
             "ms",
             samples=n,
         ),
+        Row(
+            NAME,
+            "p50 OOM → healthy vs raw under the same API polling",
+            percentile(b_ok, 50),
+            percentile(l_ok, 50),
+            "ms",
+            samples=n,
+            note=(
+                "baseline: more raw containers of the same spec, OOM'd while a thread "
+                f"polls the API every {POLL * 1000:g} ms as the Berth measurement does "
+                "(the load the measurement itself puts on a small host)"
+            ),
+        ),
+        Row(
+            NAME,
+            "p95 OOM → healthy vs raw under the same API polling",
+            percentile(b_ok, 95),
+            percentile(l_ok, 95),
+            "ms",
+            samples=n,
+        ),
     ]
     phases: list[tuple[str, float | None, float | None, str]] = [
         (
@@ -497,8 +597,14 @@ def rows(m: Measurement) -> list[Row]:
         ),
     ]
     for metric, b, r, note in phases:
-        if b is not None:
-            out.append(Row(NAME, metric, b, r, "ms", samples=n, note=note, detail=True))
+        if b is None:
+            continue
+        if metric.startswith("p50 phase:"):
+            start, end = PHASE_MARKS[metric]
+            loaded = _phase(m.loaded, start, end)
+            if loaded is not None:
+                note += f"; raw under the same API polling: {loaded:.0f} ms"
+        out.append(Row(NAME, metric, b, r, "ms", samples=n, note=note, detail=True))
     return out
 
 

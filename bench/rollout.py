@@ -39,7 +39,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import docker
@@ -47,7 +47,7 @@ import docker.utils
 import httpx
 
 from bench.harness import Benchmark, Row, RunConfig, percentile
-from bench.leftovers import check_clean, remove_all
+from bench.leftovers import leftovers, remove_all
 from bench.stack import EVENTS_READ_TIMEOUT, BenchStack, berth_stack
 from controlplane.settings import Settings
 from provisioner.runtime.base import ContainerInfo
@@ -85,7 +85,8 @@ class Event:
     at: float  # wall clock (engine timeNano)
     action: str
     tenant: str
-    container: str
+    container: str  # name (blue/green colours reuse names)
+    id: str
 
 
 class EventLog:
@@ -118,11 +119,24 @@ class EventLog:
                 action = str(raw.get("Action") or raw.get("status") or "")
                 nano = raw.get("timeNano")
                 tenant, name = attrs.get("berth.tenant"), attrs.get("name")
+                cid = str(raw.get("id") or (raw.get("Actor") or {}).get("ID") or "")
                 if tenant and name and nano and action:
                     with self._lock:
-                        self.events.append(Event(int(nano) / 1e9, action, tenant, name))
+                        self.events.append(Event(int(nano) / 1e9, action, tenant, name, cid))
         except Exception:  # noqa: BLE001 - the stream ends when it is closed
             return
+
+    def summary(self) -> str:
+        """Crashes the engine saw: OOM kills and containers started more than once."""
+        with self._lock:
+            events = list(self.events)
+        starts: dict[str, int] = {}
+        for e in events:
+            if e.action == "start":
+                starts[e.id] = starts.get(e.id, 0) + 1
+        ooms = sum(1 for e in events if e.action == "oom")
+        restarted = sum(1 for count in starts.values() if count > 1)
+        return f"{ooms} OOM kills, {restarted} container(s) started more than once"
 
     def window(self, tenant: str, lo: float, hi: float) -> list[Event]:
         with self._lock:
@@ -354,10 +368,13 @@ class RawFleet:
         self._healthy(info, FROM_VERSION)
         self.current[i] = info
 
-    def swap(self, i: int) -> float:
-        """Replace tenant i's container by one of the other version; seconds taken."""
+    def swap(self, i: int, into: list[dict[str, Any]] | None = None) -> float:
+        """Replace tenant i's container by one of the other version; seconds taken.
+
+        `into` gets a target-like record (slug, started_at, finished_at) for phases.
+        """
         old = self.current[i]
-        t0 = time.perf_counter()
+        wall0, t0 = time.time(), time.perf_counter()
         version = TO_VERSION if old.labels.get("berth.blueprint") == FROM_VERSION else FROM_VERSION
         inp = self._input(i, version)
         blue, green = container_names(inp.slug)
@@ -365,27 +382,37 @@ class RawFleet:
         self._healthy(info, version)
         self.backend.remove(old.id)
         self.current[i] = info
-        return time.perf_counter() - t0
+        took = time.perf_counter() - t0
+        if into is not None:
+            into.append(
+                {
+                    "slug": inp.slug,
+                    "started_at": datetime.fromtimestamp(wall0, UTC).isoformat(),
+                    "finished_at": datetime.fromtimestamp(wall0 + took, UTC).isoformat(),
+                }
+            )
+        return took
 
-    def roll(self, indices: Sequence[int], parallel: int) -> tuple[float, list[float]]:
+    def roll(
+        self, indices: Sequence[int], parallel: int, into: list[dict[str, Any]]
+    ) -> tuple[float, list[float]]:
         """Canary first, alone, then the rest `parallel` at a time, as the driver does."""
         t0 = time.perf_counter()
-        per = [self.swap(i) for i in indices[:CANARY]]
+        per = [self.swap(i, into) for i in indices[:CANARY]]
         with ThreadPoolExecutor(parallel) as pool:
-            per += list(pool.map(self.swap, indices[CANARY:]))
+            per += list(pool.map(lambda i: self.swap(i, into), indices[CANARY:]))
         return time.perf_counter() - t0, per
 
-    def close(self) -> None:
+    def close(self, log: Log) -> list[str]:
+        """Remove every object of the raw fleet; the networks the engine refuses."""
         self.http.close()
         try:
             remove_all(self.instance)
-            for net in self.backend.api.networks(
-                filters={"label": [f"berth.instance={self.instance}"]}
-            ):
-                self.backend.api.remove_network(net["Id"])
+            stuck = remove_networks(self.instance, log)
         finally:
             self.backend.api.close()
-        check_clean(self.instance)
+        _check_clean(self.instance, stuck)
+        return stuck
 
 
 def _answers(http: httpx.Client, url: str) -> bool:
@@ -400,6 +427,8 @@ class RawMeasurement:
     singles: list[float] = field(default_factory=list)
     fleet_seconds: float = 0.0
     fleet_per: list[float] = field(default_factory=list)
+    stuck_networks: list[str] = field(default_factory=list)
+    phases: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 
 
 def measure_raw(
@@ -407,19 +436,23 @@ def measure_raw(
 ) -> RawMeasurement:
     raw = RawFleet(settings, blueprints, pids)
     out = RawMeasurement()
+    singles: list[dict[str, Any]] = []
+    fleet: list[dict[str, Any]] = []
     try:
-        with ThreadPoolExecutor(WORKER_CONCURRENCY) as pool:
-            list(pool.map(raw.up, range(n)))
-        for i in range(SINGLE_TRIES):
-            out.singles.append(raw.swap(i))
-            raw.swap(i)  # back to FROM_VERSION, like the rollback
-        out.fleet_seconds, out.fleet_per = raw.roll(range(n), PARALLEL)
+        with EventLog(raw.instance) as events:
+            with ThreadPoolExecutor(WORKER_CONCURRENCY) as pool:
+                list(pool.map(raw.up, range(n)))
+            for i in range(SINGLE_TRIES):
+                out.singles.append(raw.swap(i, singles))
+                raw.swap(i)  # back to FROM_VERSION, like the rollback
+            out.fleet_seconds, out.fleet_per = raw.roll(range(n), PARALLEL, fleet)
+            out.phases = {"single": _phases(singles, events), "big": _phases(fleet, events)}
         log(
             f"  raw engine: one swap {statistics.median(out.singles):.2f}s, {n} swaps at "
             f"{PARALLEL} at a time {out.fleet_seconds:.1f}s"
         )
     finally:
-        raw.close()
+        out.stuck_networks = raw.close(log)
     return out
 
 
@@ -440,16 +473,17 @@ class Measurement:
     blueprints: dict[str, dict[str, Any]] = field(default_factory=dict)
     pids: int = 0
     raw: RawMeasurement | None = None
+    stuck_networks: list[str] = field(default_factory=list)
+    engine: str = ""  # what the engine's events say went wrong, if anything
 
 
-def _phases(runs: Sequence[RolloutRun], events: EventLog) -> dict[str, list[float]]:
+def _phases(targets: Sequence[dict[str, Any]], events: EventLog) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {label: [] for label, _, _ in PHASES}
-    for run in runs:
-        for t in run.targets:
-            marks = target_marks(t, events)
-            for label, a, b in PHASES:
-                if a in marks and b in marks:
-                    out[label].append(marks[b] - marks[a])
+    for t in targets:
+        marks = target_marks(t, events)
+        for label, a, b in PHASES:
+            if a in marks and b in marks:
+                out[label].append(marks[b] - marks[a])
     return out
 
 
@@ -491,29 +525,85 @@ def _measure(bs: BenchStack, n: int, full: bool, events: EventLog, log: Log) -> 
     log(f"  {m.subset} tenants at max_parallel 1: {m.slow.api_seconds:.1f}s")
 
     m.phases = {
-        "single": _phases(m.singles, events),
-        "big": _phases([m.big], events),
+        "single": _phases([t for s in m.singles for t in s.targets], events),
+        "big": _phases(m.big.targets, events),
     }
+    m.engine = events.summary()
+    log(f"  engine events over all rollouts: {m.engine}")
     return m
+
+
+def remove_networks(instance: str, log: Log, tries: int = 10) -> list[str]:
+    """Remove the instance's networks, retrying; the names the engine still refuses.
+
+    Docker 20.10 sometimes keeps a stale endpoint count on a network after many
+    concurrent container removals ("has active endpoints" with no container attached,
+    moby/moby#42119); only a daemon restart clears it. That must not throw away a
+    finished measurement, so it is reported instead of raised.
+    """
+    api = docker.APIClient(version="auto", timeout=60, **docker.utils.kwargs_from_env())
+    try:
+        for attempt in range(tries):
+            nets = api.networks(filters={"label": [f"berth.instance={instance}"]})
+            for net in nets:
+                try:
+                    api.remove_network(net["Id"])
+                except docker.errors.NotFound:
+                    pass
+                except docker.errors.APIError as exc:
+                    if "active endpoints" not in str(exc):
+                        raise
+            left = [
+                str(net["Name"])
+                for net in api.networks(filters={"label": [f"berth.instance={instance}"]})
+            ]
+            if not left:
+                return []
+            if attempt < tries - 1:
+                time.sleep(1.0)
+    finally:
+        api.close()
+    log(
+        f"  WARNING: the engine refuses to remove network(s) {', '.join(left)} "
+        "('has active endpoints' with no container attached, moby/moby#42119); "
+        "remove after a dockerd restart"
+    )
+    return left
+
+
+def _check_clean(instance: str, stuck: Sequence[str]) -> None:
+    """check_clean, except for networks the engine is known to be stuck on."""
+    left = [x for x in leftovers(instance) if x not in {f"network {n}" for n in stuck}]
+    if left:
+        raise RuntimeError(f"left behind by {instance}: {', '.join(left)}")
 
 
 def run(cfg: RunConfig, log: Log = print) -> list[Row]:
     n = FULL_FLEET if cfg.full else QUICK_FLEET
-    with berth_stack("brol", concurrency=WORKER_CONCURRENCY) as bs:
-        instance, settings = bs.instance, bs.stack.settings
-        try:
-            with EventLog(instance) as events:
-                m = _measure(bs, n, cfg.full, events, log)
-        finally:
-            # Nothing else is queued once the last rollout completed; on failure the
-            # worker may still be at work, and stop_stack's clean-up (after the
-            # worker stops) catches what it made since.
-            cleanup = remove_all(instance)
-    log(f"  containers and volumes removed in {cleanup:.0f}s")
-    check_clean(instance)
+    m: Measurement | None = None
+    instance = ""
+    try:
+        with berth_stack("brol", concurrency=WORKER_CONCURRENCY) as bs:
+            instance, settings = bs.instance, bs.stack.settings
+            try:
+                with EventLog(instance) as events:
+                    m = _measure(bs, n, cfg.full, events, log)
+            finally:
+                # Nothing else is queued once the last rollout completed; on failure
+                # the worker may still be at work, and stop_stack's clean-up (after the
+                # worker stops) catches what it made since.
+                cleanup = remove_all(instance)
+                log(f"  containers and volumes removed in {cleanup:.0f}s")
+    except docker.errors.APIError as exc:
+        # stop_stack's network removal; everything else of the stack is gone by then.
+        if m is None or "active endpoints" not in str(exc):
+            raise
+    m.stuck_networks += remove_networks(instance, log)
+    _check_clean(instance, m.stuck_networks)
     # After Berth's fleet is gone, so both sides run beside the same number of
     # containers (each sample container's HEALTHCHECK costs CPU).
     m.raw = measure_raw(settings, m.blueprints, m.pids, n, log)
+    m.stuck_networks += m.raw.stuck_networks
     return rows(m)
 
 
@@ -563,6 +653,12 @@ def rows(m: Measurement) -> list[Row]:
                 f"started_at → finished_at; baseline: ⌈N/C⌉ = {waves} × {one}. The canary "
                 f"wave runs alone first, so even a perfect run takes {canary_waves} replaces "
                 f"({canary_waves / waves:.2f}× this baseline)"
+                + (
+                    f"; WARNING: the engine kept network(s) {', '.join(m.stuck_networks)} "
+                    "(stale endpoint count, moby/moby#42119)"
+                    if m.stuck_networks
+                    else ""
+                )
             ),
         ),
         Row(
@@ -656,7 +752,8 @@ def rows(m: Measurement) -> list[Row]:
             samples=len(big_targets),
             detail=True,
             note=(
-                f"p95 {_p(big_targets, 95)}, max {max(big_targets):.2f}s with {c} at once; "
+                f"p95 {_p(big_targets, 95)}, max {max(big_targets):.2f}s with {c} at once "
+                f"(over the whole run: {m.engine}); "
                 "baseline: the one-tenant replace alone; raw engine swaps "
                 f"{c} at a time: p50 {_p(m.raw.fleet_per, 50)}, p95 {_p(m.raw.fleet_per, 95)}"
             ),
@@ -690,17 +787,23 @@ def rows(m: Measurement) -> list[Row]:
         ("big", f"{n} at max_parallel {c}"),
     ):
         for phase, values in m.phases[key].items():
+            raw = m.raw.phases.get(key, {}).get(phase) or []
             if values:
                 out.append(
                     Row(
                         NAME,
                         f"p50 phase ({label}): {phase}",
                         percentile(values, 50) * 1000,
-                        None,
+                        percentile(raw, 50) * 1000 if raw else None,
                         "ms",
                         samples=len(values),
                         detail=True,
-                        note=f"p95 {percentile(values, 95) * 1000:.0f} ms; engine events",
+                        note=(
+                            f"p95 {percentile(values, 95) * 1000:.0f} ms"
+                            + (f" vs raw {percentile(raw, 95) * 1000:.0f} ms" if raw else "")
+                            + "; engine events against the driver's target timestamps"
+                            + " (raw: the swap's own)"
+                        ),
                     )
                 )
     return out
