@@ -114,6 +114,9 @@ async def _sweep(
 ) -> SweepResult:
     # List before querying: any container listed was created after its tenant row
     # was committed, so the query below sees that tenant and it is never an orphan.
+    # "Now" is taken before the list: container uptimes are as of the list, and a later
+    # clock would make freshly started containers look restarted (and be inspected).
+    now = utcnow()
     containers = await asyncio.to_thread(ctx.backend.list, {LABEL_INSTANCE: ctx.settings.instance})
     async with ctx.sessionmaker() as session:
         tenants = await TenantRepository(session).all_live()
@@ -122,7 +125,6 @@ async def _sweep(
         by_tenant.setdefault(info.labels.get(LABEL_TENANT_ID, ""), []).append(info)
 
     result = SweepResult(containers=len(containers), tenants=len(tenants))
-    now = utcnow()
     busy_grace = timedelta(seconds=ctx.settings.provision_timeout + 15)
     to_inspect: list[tuple[Tenant, ContainerInfo]] = []
     for tenant in tenants:
