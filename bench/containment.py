@@ -52,7 +52,7 @@ import httpx
 from bench.harness import Benchmark, Row, RunConfig, percentile
 from bench.leftovers import check_clean
 from bench.provision import RawDocker, _blueprint
-from bench.stack import EVENTS_READ_TIMEOUT, BenchStack, berth_stack
+from bench.stack import BenchStack, EngineEventStream, berth_stack, event_fields
 from provisioner.spec import container_name
 
 NAME = "containment"
@@ -72,40 +72,17 @@ Log = Callable[[str], None]
 # --- engine events --------------------------------------------------------------------
 
 
-@dataclass
-class EngineEvents:
+class EngineEvents(EngineEventStream):
     """Every container event of one instance: (action, engine time) per container name."""
 
-    instance: str
-    seen: dict[str, list[tuple[str, float]]] = field(default_factory=lambda: defaultdict(list))
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _thread: threading.Thread | None = None
-    _stream: Any = None
-    _api: docker.APIClient | None = None
+    def __init__(self, instance: str) -> None:
+        super().__init__(instance)
+        self.seen: dict[str, list[tuple[str, float]]] = defaultdict(list)
 
-    def __enter__(self) -> EngineEvents:
-        self._api = docker.APIClient(
-            version="auto", timeout=EVENTS_READ_TIMEOUT, **docker.utils.kwargs_from_env()
-        )
-        self._stream = self._api.events(
-            filters={"type": ["container"], "label": [f"berth.instance={self.instance}"]},
-            decode=True,
-        )
-        self._thread = threading.Thread(target=self._read, name="bench-events", daemon=True)
-        self._thread.start()
-        return self
-
-    def _read(self) -> None:
-        try:
-            for event in self._stream:
-                name = (event.get("Actor") or {}).get("Attributes", {}).get("name")
-                action = event.get("Action") or event.get("status")
-                nano = event.get("timeNano")
-                if name and action and nano:
-                    with self._lock:
-                        self.seen[str(name)].append((str(action), int(nano) / 1e9))
-        except Exception:  # noqa: BLE001 - the stream ends when it is closed
-            return
+    def record(self, event: dict[str, Any]) -> None:
+        name, action, at = event_fields(event)
+        if name and action and at:
+            self.seen[name].append((action, at))
 
     def first(self, container: str, action: str, after: float, wait: float = 2.0) -> float | None:
         """Engine time of the first `action` on `container` at or after `after`."""
@@ -116,17 +93,6 @@ class EngineEvents:
             if times or time.monotonic() >= deadline:
                 return min(times) if times else None
             time.sleep(0.01)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._stream is not None:
-            try:
-                self._stream.close()
-            except Exception:  # noqa: BLE001 - closing a dead stream
-                pass
-        if self._thread is not None:
-            self._thread.join(2)
-        if self._api is not None:
-            self._api.close()
 
 
 # --- one OOM --------------------------------------------------------------------------

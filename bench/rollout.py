@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import math
 import statistics
-import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -48,7 +47,7 @@ import httpx
 
 from bench.harness import Benchmark, Row, RunConfig, percentile
 from bench.leftovers import leftovers, remove_all
-from bench.stack import EVENTS_READ_TIMEOUT, BenchStack, berth_stack
+from bench.stack import BenchStack, EngineEventStream, berth_stack, event_fields
 from controlplane.settings import Settings
 from provisioner.runtime.base import ContainerInfo
 from provisioner.runtime.docker import DockerBackend
@@ -89,42 +88,22 @@ class Event:
     id: str
 
 
-class EventLog:
+class EventLog(EngineEventStream):
     """Every container event of the stack's instance, in arrival order."""
 
+    thread_name = "bench-rollout-events"
+
     def __init__(self, instance: str) -> None:
-        self.instance = instance
+        super().__init__(instance)
         self.events: list[Event] = []
-        self._lock = threading.Lock()
-        self._api: docker.APIClient | None = None
-        self._stream: Any = None
-        self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> EventLog:
-        self._api = docker.APIClient(
-            version="auto", timeout=EVENTS_READ_TIMEOUT, **docker.utils.kwargs_from_env()
-        )
-        self._stream = self._api.events(
-            filters={"type": ["container"], "label": [f"berth.instance={self.instance}"]},
-            decode=True,
-        )
-        self._thread = threading.Thread(target=self._read, name="bench-rollout-events", daemon=True)
-        self._thread.start()
-        return self
-
-    def _read(self) -> None:
-        try:
-            for raw in self._stream:
-                attrs = (raw.get("Actor") or {}).get("Attributes") or {}
-                action = str(raw.get("Action") or raw.get("status") or "")
-                nano = raw.get("timeNano")
-                tenant, name = attrs.get("berth.tenant"), attrs.get("name")
-                cid = str(raw.get("id") or (raw.get("Actor") or {}).get("ID") or "")
-                if tenant and name and nano and action:
-                    with self._lock:
-                        self.events.append(Event(int(nano) / 1e9, action, tenant, name, cid))
-        except Exception:  # noqa: BLE001 - the stream ends when it is closed
-            return
+    def record(self, event: dict[str, Any]) -> None:
+        name, action, at = event_fields(event)
+        attrs = (event.get("Actor") or {}).get("Attributes") or {}
+        tenant = attrs.get("berth.tenant")
+        cid = str(event.get("id") or (event.get("Actor") or {}).get("ID") or "")
+        if tenant and name and at and action:
+            self.events.append(Event(at, action, tenant, name, cid))
 
     def summary(self) -> str:
         """Crashes the engine saw: OOM kills and containers started more than once."""
@@ -141,17 +120,6 @@ class EventLog:
     def window(self, tenant: str, lo: float, hi: float) -> list[Event]:
         with self._lock:
             return [e for e in self.events if e.tenant == tenant and lo <= e.at <= hi]
-
-    def __exit__(self, *exc: object) -> None:
-        if self._stream is not None:
-            try:
-                self._stream.close()
-            except Exception:  # noqa: BLE001 - closing a dead stream
-                pass
-        if self._thread is not None:
-            self._thread.join(2)
-        if self._api is not None:
-            self._api.close()
 
 
 PHASES = (

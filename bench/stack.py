@@ -16,9 +16,9 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import docker
 import docker.utils
@@ -127,21 +127,27 @@ def berth_stack(tag: str, *, workers: int = 1, concurrency: int = 8) -> Iterator
         stop_stack(stack)
 
 
-@dataclass
-class DockerEvents:
-    """Engine timestamps of container events (create, start, ...) for one instance.
+class EngineEventStream:
+    """Read one instance's container events on a thread; subclasses keep what they need.
 
     Engine clocks and time.time() are the same host clock, so phases can be measured
     against wall-clock marks taken by the benchmark.
     """
 
-    instance: str
-    times: dict[str, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
-    _thread: threading.Thread | None = None
-    _stream: Any = None
-    _api: docker.APIClient | None = None
+    thread_name = "bench-events"
 
-    def __enter__(self) -> DockerEvents:
+    def __init__(self, instance: str) -> None:
+        self.instance = instance
+        self._lock = threading.Lock()
+        self._api: docker.APIClient | None = None
+        self._stream: Any = None
+        self._thread: threading.Thread | None = None
+
+    def record(self, event: dict[str, Any]) -> None:
+        """Keep one event; called with the lock held."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
         self._api = docker.APIClient(
             version="auto", timeout=EVENTS_READ_TIMEOUT, **docker.utils.kwargs_from_env()
         )
@@ -149,29 +155,17 @@ class DockerEvents:
             filters={"type": ["container"], "label": [f"berth.instance={self.instance}"]},
             decode=True,
         )
-        self._thread = threading.Thread(target=self._read, name="bench-events", daemon=True)
+        self._thread = threading.Thread(target=self._read, name=self.thread_name, daemon=True)
         self._thread.start()
         return self
 
     def _read(self) -> None:
         try:
             for event in self._stream:
-                name = (event.get("Actor") or {}).get("Attributes", {}).get("name")
-                action = event.get("Action") or event.get("status")
-                nano = event.get("timeNano")
-                if name and action and nano:
-                    self.times[name].setdefault(str(action), int(nano) / 1e9)
+                with self._lock:
+                    self.record(event)
         except Exception:  # noqa: BLE001 - the stream ends when it is closed
             return
-
-    def at(self, container: str, action: str, wait: float = 2.0) -> float | None:
-        """Wall-clock time of `action` on `container`, waiting briefly for the event."""
-        deadline = time.monotonic() + wait
-        while True:
-            value = self.times.get(container, {}).get(action)
-            if value is not None or time.monotonic() >= deadline:
-                return value
-            time.sleep(0.01)
 
     def __exit__(self, *exc: object) -> None:
         if self._stream is not None:
@@ -183,3 +177,37 @@ class DockerEvents:
             self._thread.join(2)
         if self._api is not None:
             self._api.close()
+
+
+def event_fields(event: dict[str, Any]) -> tuple[str | None, str | None, float | None]:
+    """(container name, action, engine time in seconds) of a raw engine event."""
+    name = (event.get("Actor") or {}).get("Attributes", {}).get("name")
+    action = event.get("Action") or event.get("status")
+    nano = event.get("timeNano")
+    return (
+        str(name) if name else None,
+        str(action) if action else None,
+        int(nano) / 1e9 if nano else None,
+    )
+
+
+class DockerEvents(EngineEventStream):
+    """Engine time of the first of each action (create, start, ...) per container."""
+
+    def __init__(self, instance: str) -> None:
+        super().__init__(instance)
+        self.times: dict[str, dict[str, float]] = defaultdict(dict)
+
+    def record(self, event: dict[str, Any]) -> None:
+        name, action, at = event_fields(event)
+        if name and action and at:
+            self.times[name].setdefault(action, at)
+
+    def at(self, container: str, action: str, wait: float = 2.0) -> float | None:
+        """Wall-clock time of `action` on `container`, waiting briefly for the event."""
+        deadline = time.monotonic() + wait
+        while True:
+            value = self.times.get(container, {}).get(action)
+            if value is not None or time.monotonic() >= deadline:
+                return value
+            time.sleep(0.01)

@@ -7,7 +7,6 @@ containers in particular cannot reach them.
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
 import socket
 import subprocess
@@ -158,9 +157,3 @@ def short_data_dir(path: Path) -> Path:
     if len(str(path / "pg" / ".s.PGSQL.5432")) > 100:
         raise ValueError(f"BERTH_DATA_DIR {path} is too long for Unix sockets; use a shorter path")
     return path
-
-
-def env_with(urls: dict[str, str]) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(urls)
-    return env

@@ -103,9 +103,6 @@ def _matches(info: ContainerInfo, tenant: Tenant) -> bool:
     return matches(info, generation=tenant.generation, version=tenant.blueprint_version)
 
 
-_remove_all = remove
-
-
 async def converge(ctx: WorkerContext, tenant_id: uuid.UUID) -> Outcome:
     """Bring one tenant to its desired state and record what happened."""
     async with tenant_lock(ctx.engine, tenant_id) as owned:
@@ -118,7 +115,7 @@ async def converge(ctx: WorkerContext, tenant_id: uuid.UUID) -> Outcome:
         bound = log.bind(tenant=tenant.slug, generation=tenant.generation)
         if tenant.deleted_at is not None:
             # Deleted earlier: make sure nothing of it is left running.
-            await _remove_all(ctx, await _containers(ctx, tenant.id))
+            await remove(ctx, await _containers(ctx, tenant.id))
             return Outcome.GONE
         if tenant.desired_state == "deleted":
             return await _teardown(ctx, tenant)
@@ -173,7 +170,7 @@ async def _provision(
 
 
 async def _teardown(ctx: WorkerContext, tenant: Tenant) -> Outcome:
-    await _remove_all(ctx, await _containers(ctx, tenant.id))
+    await remove(ctx, await _containers(ctx, tenant.id))
     if not tenant.keep_data:
         await asyncio.to_thread(ctx.backend.remove_volume, volume_name(tenant.slug, str(tenant.id)))
     async with ctx.sessionmaker() as session:
