@@ -8,8 +8,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from controlplane.audit.endpoints import router as audit_router
+from controlplane.billing.endpoints import router as billing_router
 from controlplane.blueprints.endpoints import router as blueprints_router
 from controlplane.db import make_engine, make_sessionmaker
+from controlplane.edge.activity import ActivityRecorder
+from controlplane.edge.cache import GateCache
+from controlplane.edge.endpoints import router as edge_router
+from controlplane.edge.service import Edge
 from controlplane.errors import install_error_handlers
 from controlplane.health.endpoints import router as health_router
 from controlplane.incidents.endpoints import router as incidents_router
@@ -26,6 +31,7 @@ from controlplane.settings import Settings, get_settings
 from controlplane.tenants.changes import TenantChanges
 from controlplane.tenants.endpoints import router as tenants_router
 from provisioner.celery_app import make_celery
+from provisioner.context import WorkerContext
 from provisioner.runtime.docker import DockerBackend
 
 
@@ -47,9 +53,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.box = SecretBox(settings.resolved_secret_key())
         app.state.admin_token = settings.resolved_admin_token()
         app.state.changes = TenantChanges(settings.require_database_url())
+        activity = ActivityRecorder(app.state.redis)
+        app.state.edge = Edge(
+            domain=settings.domain,
+            cache=GateCache(app.state.sessionmaker, app.state.changes),
+            activity=activity,
+            power=WorkerContext(
+                settings=settings,
+                engine=engine,
+                sessionmaker=app.state.sessionmaker,
+                backend=app.state.backend,
+                box=app.state.box,
+                redis=app.state.redis,
+            ),
+            queue=app.state.queue,
+            changes=app.state.changes,
+            wake_timeout=settings.wake_timeout,
+        )
+        activity.start()
         try:
             yield
         finally:
+            await activity.stop()
             await app.state.changes.close()
             await engine.dispose()
             app.state.redis.close()
@@ -73,6 +98,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics_router,
         api_keys_router,
         audit_router,
+        edge_router,
+        billing_router,
     ):
         app.include_router(router)
     return app

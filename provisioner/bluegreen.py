@@ -79,7 +79,9 @@ async def bring_up(
         others = keep
     if current:
         info = current[0]
-        if not info.running or not info.ip:
+        if info.state == "paused":
+            await asyncio.to_thread(ctx.backend.resume, info.id)
+        elif not info.running or not info.ip:
             info = await asyncio.to_thread(ctx.backend.ensure, build_spec(inp, name=info.name))
     else:
         spec = build_spec(inp, name=_free_name(inp.slug, others))

@@ -47,6 +47,11 @@ def make_celery(settings: Settings) -> Celery:
                 # A sweep older than one interval is superseded by the next one.
                 "options": {"expires": settings.reconcile_interval},
             },
+            "idle-sweep": {
+                "task": "berth.idle_sweep",
+                "schedule": settings.idle_sweep_interval,
+                "options": {"expires": settings.idle_sweep_interval},
+            },
         },
     )
     return app

@@ -21,18 +21,8 @@ def lock_key(tenant_id: uuid.UUID) -> int:
 @asynccontextmanager
 async def tenant_lock(engine: AsyncEngine, tenant_id: uuid.UUID) -> AsyncIterator[bool]:
     """Yield True if this task now owns the tenant, False if another task does."""
-    key = lock_key(tenant_id)
-    async with engine.connect() as conn:
-        got = bool(
-            (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})).scalar()
-        )
-        await conn.commit()
-        try:
-            yield got
-        finally:
-            if got:
-                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                await conn.commit()
+    async with try_lock(engine, lock_key(tenant_id)) as got:
+        yield got
 
 
 async def is_held(engine: AsyncEngine, tenant_id: uuid.UUID) -> bool:
@@ -46,3 +36,19 @@ async def is_held(engine: AsyncEngine, tenant_id: uuid.UUID) -> bool:
             await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
         await conn.commit()
     return not got
+
+
+@asynccontextmanager
+async def try_lock(engine: AsyncEngine, key: int) -> AsyncIterator[bool]:
+    """A process-wide advisory lock on `key` (sweeps use it so they never overlap)."""
+    async with engine.connect() as conn:
+        got = bool(
+            (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})).scalar()
+        )
+        await conn.commit()
+        try:
+            yield got
+        finally:
+            if got:
+                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                await conn.commit()

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import structlog
-from sqlalchemy import text
 
 from controlplane.audit.service import record
 from controlplane.incidents import service as incidents
@@ -26,7 +25,8 @@ from controlplane.models.base import utcnow
 from controlplane.rollouts.repository import RolloutRepository
 from controlplane.tenants.repository import TenantRepository
 from provisioner.context import WorkerContext
-from provisioner.locks import is_held
+from provisioner.locks import is_held, try_lock
+from provisioner.power import PAUSED_STATES
 from provisioner.runtime.base import ContainerInfo
 from provisioner.spec import LABEL_BLUEPRINT, LABEL_GENERATION, LABEL_INSTANCE, LABEL_TENANT_ID
 
@@ -90,20 +90,10 @@ async def reconcile(
     Sweeps never overlap: when one is still running (a slow engine, a big fleet), the
     next one is skipped rather than repeating its repairs.
     """
-    async with ctx.engine.connect() as conn:
-        got = bool(
-            (
-                await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": SWEEP_LOCK})
-            ).scalar()
-        )
-        await conn.commit()
+    async with try_lock(ctx.engine, SWEEP_LOCK) as got:
         if not got:
             return SweepResult(skipped=True)
-        try:
-            return await _sweep(ctx, enqueue=enqueue, enqueue_rollout=enqueue_rollout)
-        finally:
-            await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": SWEEP_LOCK})
-            await conn.commit()
+        return await _sweep(ctx, enqueue=enqueue, enqueue_rollout=enqueue_rollout)
 
 
 async def _sweep(
@@ -142,10 +132,12 @@ async def _sweep(
                 age > PENDING_GRACE and not await is_held(ctx.engine, tenant.id)
             ):
                 delay = 0.0
+        elif tenant.desired_state == "paused" or tenant.state == "paused":
+            delay = await _paused_delay(ctx, tenant, mine, age)
         elif tenant.state == "running" and tenant.desired_state == "running":
             current = _current(tenant, mine)
-            if current is None or len(mine) > 1:
-                delay = 0.0  # missing, wrong version, or an extra container
+            if current is None or len(mine) > 1 or current.state == "paused":
+                delay = 0.0  # missing, wrong version, an extra container, or frozen
             elif current.state in ("exited", "created", "dead"):
                 delay = await _restart_delay(ctx, tenant)
             elif current.running:
@@ -170,6 +162,23 @@ async def _sweep(
     if result.enqueued or result.orphans or result.missed_restarts:
         log.info("reconciled", **result.as_dict())
     return result
+
+
+async def _paused_delay(
+    ctx: WorkerContext, tenant: Tenant, mine: list[ContainerInfo], age: timedelta
+) -> float | None:
+    """Pausing or waking that nobody finishes, or a paused container someone thawed."""
+    if tenant.state == "paused" and tenant.desired_state == "paused":
+        current = _current(tenant, mine)
+        extra = len(mine) > (1 if current else 0)
+        thawed = current is not None and current.state not in PAUSED_STATES
+        return 0.0 if extra or thawed else None
+    if tenant.state in ("degraded", "deleting"):
+        return None
+    # Desired and observed disagree: a task is on it unless the lock is free.
+    if age > PENDING_GRACE and not await is_held(ctx.engine, tenant.id):
+        return 0.0
+    return None
 
 
 async def _redrive_rollout(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 
@@ -23,8 +24,8 @@ from controlplane.tenants.repository import TenantRepository
 from provisioner.bluegreen import bring_up, matches
 from provisioner.context import WorkerContext
 from provisioner.locks import tenant_lock
-from provisioner.provisioning import _containers, _snapshot, _spec_input
 from provisioner.runtime.base import RuntimeBackendError
+from provisioner.snapshot import containers, snapshot, spec_input
 
 log = structlog.get_logger(__name__)
 
@@ -217,20 +218,20 @@ async def upgrade_target(ctx: WorkerContext, target: RolloutTarget) -> bool:
 
 
 async def _upgrade_locked(ctx: WorkerContext, target: RolloutTarget) -> tuple[str, str | None]:
-    snap = await _snapshot(ctx, target.tenant_id)
-    if (
-        snap is None
-        or snap.tenant.deleted_at is not None
-        or (snap.tenant.desired_state != "running")
-    ):
+    snap = await snapshot(ctx, target.tenant_id)
+    if snap is None or snap.tenant.deleted_at is not None or snap.tenant.desired_state == "deleted":
         return "skipped", "tenant deleted"
     tenant = snap.tenant
+    if tenant.desired_state == "paused" or tenant.state == "paused":
+        # Upgrading means running it to prove the new version healthy; a paused
+        # tenant keeps its working version until a later rollout finds it awake.
+        return "skipped", "tenant is paused"
     to = target.to_version
     if tenant.pinned_version is not None and tenant.pinned_version != to:
         return "skipped", f"pinned to {tenant.pinned_version}"
     if tenant.state not in ("running", "upgrading"):
         return "skipped", f"tenant is {tenant.state}"
-    existing = await _containers(ctx, tenant.id)
+    existing = await containers(ctx, tenant.id)
     if (
         tenant.blueprint_version == to
         and tenant.state == "running"
@@ -251,7 +252,10 @@ async def _upgrade_locked(ctx: WorkerContext, target: RolloutTarget) -> tuple[st
         return "failed", "tenant changed while the rollout reached it"
     tenant.blueprint_version = to
     result = await bring_up(
-        ctx, _spec_input(ctx, snap.__class__(tenant, blueprint, snap.secrets)), blueprint, existing
+        ctx,
+        spec_input(ctx, dataclasses.replace(snap, tenant=tenant, blueprint=blueprint)),
+        blueprint,
+        existing,
     )
     async with ctx.sessionmaker() as session:
         repo = TenantRepository(session)

@@ -9,6 +9,7 @@ from celery import Task, signals
 
 from provisioner import context
 from provisioner.celery_app import app
+from provisioner.idle import IdleResult, idle_sweep
 from provisioner.provisioning import Outcome, converge
 from provisioner.reconcile import SweepResult, reconcile
 from provisioner.rollouts import drive
@@ -52,6 +53,13 @@ def reconcile_task() -> dict[str, int]:
     result: SweepResult = context.run(
         lambda ctx: reconcile(ctx, enqueue=_enqueue, enqueue_rollout=_enqueue_rollout)
     )
+    return result.as_dict()
+
+
+@app.task(name="berth.idle_sweep")
+def idle_sweep_task() -> dict[str, object]:
+    """Pause running tenants that have been idle past their plan's idle_after."""
+    result: IdleResult = context.run(lambda ctx: idle_sweep(ctx, enqueue=_enqueue))
     return result.as_dict()
 
 

@@ -9,11 +9,13 @@ from controlplane.models.plan import Plan
 from controlplane.models.rollout import Rollout, RolloutTarget
 from controlplane.models.secret import TenantSecret
 from controlplane.models.tenant import Tenant
+from controlplane.models.usage import BillingStatement, UsageEntry
 
 __all__ = [
     "ApiKey",
     "AuditEvent",
     "Base",
+    "BillingStatement",
     "Blueprint",
     "Incident",
     "Plan",
@@ -21,4 +23,5 @@ __all__ = [
     "RolloutTarget",
     "Tenant",
     "TenantSecret",
+    "UsageEntry",
 ]

@@ -7,7 +7,11 @@ from controlplane.models.base import Base, TimestampMixin
 
 
 class Plan(TimestampMixin, Base):
-    """A commercial plan: default resource limits and the most a tenant may ask for."""
+    """A commercial plan: limits, idle policy and prices.
+
+    Prices are integer cents per hour. Changing them re-prices every open usage
+    interval of the plan's tenants (a database trigger, see migration 0005).
+    """
 
     __tablename__ = "plans"
 
@@ -18,3 +22,9 @@ class Plan(TimestampMixin, Base):
     max_cpu: Mapped[float] = mapped_column(Float, nullable=False)
     max_memory_mb: Mapped[int] = mapped_column(Integer, nullable=False)
     max_pids: Mapped[int] = mapped_column(Integer, nullable=False)
+    # Seconds without activity before a tenant is paused; None never pauses.
+    idle_after: Mapped[int | None] = mapped_column(Integer)
+    pause_mode: Mapped[str] = mapped_column(String(8), nullable=False, default="stop")
+    price_active_cents: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    price_paused_cents: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False, default="USD")

@@ -67,3 +67,5 @@ class Tenant(TimestampMixin, Base):
     last_incident_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Desired: a pinned tenant stays on this version whatever rollouts do.
     pinned_version: Mapped[str | None] = mapped_column(String(64))
+    # Last activity the idle sweep saw (edge request, CPU or network, resume, deploy).
+    last_active_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

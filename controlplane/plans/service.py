@@ -1,15 +1,19 @@
-"""Plan rules: resolving and bounding a tenant's limits."""
+"""Plan rules: creating and changing plans, resolving and bounding a tenant's limits."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from controlplane.errors import InvalidInput, NotFound
+from controlplane.audit.service import record
+from controlplane.context import Actor
+from controlplane.errors import Conflict, InvalidInput, NotFound
 from controlplane.models import Blueprint, Plan
 from controlplane.plans.repository import PlanRepository
+from controlplane.plans.schemas import PlanCreate, PlanUpdate
 from controlplane.validation import Limits
 
 
@@ -59,3 +63,62 @@ def resolve_limits(*, plan: Plan, blueprint: Blueprint, requested: Limits | None
             f"pids {pids} exceeds plan '{plan.name}' maximum {plan.max_pids}", field="limits.pids"
         )
     return ResolvedLimits(cpu=cpu, memory_mb=memory, pids=pids)
+
+
+async def list_plans(session: AsyncSession) -> Sequence[Plan]:
+    return await PlanRepository(session).all()
+
+
+def _check_bounds(plan: Plan) -> None:
+    for default, most in (("cpu", "max_cpu"), ("memory_mb", "max_memory_mb"), ("pids", "max_pids")):
+        if getattr(plan, default) > getattr(plan, most):
+            raise InvalidInput(
+                f"{default} {getattr(plan, default)} exceeds {most} {getattr(plan, most)}",
+                field=default,
+            )
+
+
+async def create(session: AsyncSession, *, actor: Actor, data: PlanCreate) -> Plan:
+    """Add a plan; its name must be free."""
+    repo = PlanRepository(session)
+    if await repo.get(data.name, for_update=True) is not None:
+        raise Conflict(f"plan '{data.name}' exists", field="name")
+    plan = Plan(**data.model_dump())
+    _check_bounds(plan)
+    repo.add(plan)
+    record(
+        session,
+        actor=actor.key_id,
+        request_id=actor.request_id,
+        action="plan.create",
+        target=f"plan:{plan.name}",
+        detail=data.model_dump(),
+    )
+    await session.flush()
+    return plan
+
+
+async def update(session: AsyncSession, *, actor: Actor, name: str, data: PlanUpdate) -> Plan:
+    """Change a plan. Limits of existing tenants stay as they are (they were valid
+    when set); new prices re-price their open usage intervals from now on."""
+    plan = await PlanRepository(session).get(name, for_update=True)
+    if plan is None:
+        raise NotFound(f"plan '{name}' not found")
+    changes = data.model_dump(exclude_unset=True)
+    if changes.get("pause_mode", "") is None:
+        raise InvalidInput("pause_mode must be 'freeze' or 'stop'", field="pause_mode")
+    for field, value in changes.items():
+        if value is None and field != "idle_after":
+            raise InvalidInput(f"{field} cannot be null", field=field)
+        setattr(plan, field, value)
+    _check_bounds(plan)
+    record(
+        session,
+        actor=actor.key_id,
+        request_id=actor.request_id,
+        action="plan.update",
+        target=f"plan:{name}",
+        detail=changes,
+    )
+    await session.flush()
+    return plan

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -32,10 +33,26 @@ class TenantChanges:
         self._conn: asyncpg.Connection | None = None
         self._lock = asyncio.Lock()
         self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self._subscribers: list[Callable[[str | None], None]] = []
+
+    def subscribe(self, callback: Callable[[str | None], None]) -> None:
+        """Call `callback(tenant_id)` on every change, and `callback(None)` when the
+        listener connection drops (changes may have been missed: drop all caches)."""
+        self._subscribers.append(callback)
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         for event in self._waiters.get(payload, ()):
             event.set()
+        for callback in self._subscribers:
+            callback(payload)
+
+    def _on_lost(self, _conn: Any) -> None:
+        for callback in self._subscribers:
+            callback(None)
+
+    async def listening(self) -> bool:
+        """Connect the listener if needed; False while PostgreSQL cannot be reached."""
+        return await self._ensure()
 
     async def _ensure(self) -> bool:
         if self._conn is not None and not self._conn.is_closed():
@@ -46,6 +63,7 @@ class TenantChanges:
             try:
                 self._conn = await asyncpg.connect(self.dsn, timeout=3)
                 await self._conn.add_listener(CHANNEL, self._on_notify)
+                self._conn.add_termination_listener(self._on_lost)
             except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
                 log.warning("tenant_listener_unavailable", error_type=type(exc).__name__)
                 self._conn = None

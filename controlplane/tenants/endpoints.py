@@ -76,6 +76,7 @@ def to_out(
         else None,
         created_at=tenant.created_at,
         updated_at=tenant.updated_at,
+        last_active_at=tenant.last_active_at,
     )
 
 
@@ -251,5 +252,33 @@ async def restart_tenant(
 ) -> TenantOut:
     """Recreate the tenant's container with the same spec and data; clears a crash loop."""
     tenant = await service.restart(session, actor=actor_of(principal, request), slug=slug)
+    names = await service.secret_names(session, tenants=[tenant])
+    return to_out(tenant, settings=settings, secrets=names[tenant.id])
+
+
+@router.post("/{slug}/pause", response_model=TenantOut, status_code=status.HTTP_202_ACCEPTED)
+async def pause_tenant(
+    slug: SlugPath,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: AdminDep,
+) -> TenantOut:
+    """Pause a running tenant now, in its plan's pause mode (freeze or stop)."""
+    tenant = await service.pause(session, actor=actor_of(principal, request), slug=slug)
+    names = await service.secret_names(session, tenants=[tenant])
+    return to_out(tenant, settings=settings, secrets=names[tenant.id])
+
+
+@router.post("/{slug}/resume", response_model=TenantOut, status_code=status.HTTP_202_ACCEPTED)
+async def resume_tenant(
+    slug: SlugPath,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: AdminDep,
+) -> TenantOut:
+    """Wake a paused tenant; its idle clock starts again."""
+    tenant = await service.resume(session, actor=actor_of(principal, request), slug=slug)
     names = await service.secret_names(session, tenants=[tenant])
     return to_out(tenant, settings=settings, secrets=names[tenant.id])

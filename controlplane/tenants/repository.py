@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import Select, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from controlplane.models import Tenant, TenantSecret
+from controlplane.models import Plan, Tenant, TenantSecret
 from controlplane.models.base import utcnow
 
 
@@ -150,6 +150,79 @@ class TenantRepository:
         if result.rowcount:  # type: ignore[attr-defined]
             await self.notify_changed(tenant_id)
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def set_paused(self, tenant_id: uuid.UUID, *, generation: int, mode: str) -> bool:
+        """Record that the tenant's container is frozen or stopped, fenced like set_observed."""
+        result = await self.session.execute(
+            update(Tenant)
+            .where(
+                Tenant.id == tenant_id,
+                Tenant.generation == generation,
+                Tenant.desired_state == "paused",
+                Tenant.deleted_at.is_(None),
+                Tenant.state != "degraded",
+            )
+            .values(state="paused", state_reason=f"paused ({mode})", state_changed_at=utcnow())
+        )
+        if result.rowcount:  # type: ignore[attr-defined]
+            await self.notify_changed(tenant_id)
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def request_pause(self, tenant_id: uuid.UUID) -> bool:
+        """Desire `paused` for a running tenant. False if it is not running (any more)."""
+        result = await self.session.execute(
+            update(Tenant)
+            .where(
+                Tenant.id == tenant_id,
+                Tenant.desired_state == "running",
+                Tenant.state == "running",
+                Tenant.deleted_at.is_(None),
+            )
+            .values(desired_state="paused")
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def request_wake(self, tenant_id: uuid.UUID) -> bool:
+        """Desire `running` for a paused (or pausing) tenant. False if it was not paused."""
+        result = await self.session.execute(
+            update(Tenant)
+            .where(
+                Tenant.id == tenant_id,
+                Tenant.desired_state == "paused",
+                Tenant.deleted_at.is_(None),
+            )
+            .values(desired_state="running", last_active_at=utcnow())
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def idle_candidates(self) -> Sequence[tuple[Tenant, int]]:
+        """Running tenants whose plan pauses idle tenants, with the plan's idle_after."""
+        stmt = (
+            select(Tenant, Plan.idle_after)
+            .join(Plan, Plan.name == Tenant.plan)
+            .where(
+                Tenant.deleted_at.is_(None),
+                Tenant.desired_state == "running",
+                Tenant.state == "running",
+                Plan.idle_after.is_not(None),
+            )
+        )
+        rows = (await self.session.execute(stmt)).all()
+        return [(t, idle) for t, idle in rows if idle is not None]
+
+    async def set_last_active(self, seen: dict[uuid.UUID, datetime]) -> None:
+        """Move last_active_at forward (never back) for the tenants in `seen`, in one
+        statement whatever the fleet size."""
+        if not seen:
+            return
+        await self.session.execute(
+            text(
+                "UPDATE tenants AS t SET last_active_at = v.at "
+                "FROM unnest(CAST(:ids AS uuid[]), CAST(:ats AS timestamptz[])) AS v(id, at) "
+                "WHERE t.id = v.id AND (t.last_active_at IS NULL OR t.last_active_at < v.at)"
+            ),
+            {"ids": list(seen), "ats": list(seen.values())},
+        )
 
     async def mark_deleted(self, tenant_id: uuid.UUID) -> None:
         await self.session.execute(

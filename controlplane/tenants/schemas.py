@@ -19,6 +19,7 @@ TenantState = Literal[
     "provisioning",
     "running",
     "upgrading",
+    "paused",
     "failed",
     "degraded",
     "deleting",
@@ -81,6 +82,7 @@ class TenantOut(BaseModel):
     last_incident: IncidentBrief | None
     created_at: datetime
     updated_at: datetime
+    last_active_at: datetime | None = None
 
 
 class TenantPage(BaseModel):

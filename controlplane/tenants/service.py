@@ -304,3 +304,45 @@ async def restart(session: AsyncSession, *, actor: Actor, slug: str) -> Tenant:
     )
     _converge(session, tenant)
     return tenant
+
+
+async def pause(session: AsyncSession, *, actor: Actor, slug: str) -> Tenant:
+    """Desire `paused`. Pausing a paused tenant is a no-op; only a running one can be."""
+    tenant = await _get_mutable(session, slug)
+    if tenant.desired_state == "paused":
+        return tenant
+    if tenant.state != "running":
+        raise Conflict(
+            f"tenant '{slug}' is {tenant.state}; only a running tenant can be paused",
+            field="state",
+        )
+    tenant.desired_state = "paused"
+    record(
+        session,
+        actor=actor.key_id,
+        request_id=actor.request_id,
+        action="tenant.pause",
+        target=f"tenant:{slug}",
+        detail={"reason": "requested"},
+    )
+    _converge(session, tenant)
+    return tenant
+
+
+async def resume(session: AsyncSession, *, actor: Actor, slug: str) -> Tenant:
+    """Desire `running` again. Resuming a tenant that is not paused is a no-op."""
+    tenant = await _get_mutable(session, slug)
+    if tenant.desired_state != "paused":
+        return tenant
+    tenant.desired_state = "running"
+    tenant.last_active_at = utcnow()
+    record(
+        session,
+        actor=actor.key_id,
+        request_id=actor.request_id,
+        action="tenant.resume",
+        target=f"tenant:{slug}",
+        detail={"reason": "requested"},
+    )
+    _converge(session, tenant)
+    return tenant

@@ -31,21 +31,26 @@ def upgrade() -> None:
         sa.Column("container_id", sa.String(64)),
         sa.Column("source", sa.String(16), nullable=False),
         sa.Column("detail", postgresql.JSONB(), nullable=False),
-        sa.Column("opened_at", sa.DateTime(timezone=True), server_default=sa.func.now(),
-                  nullable=False),
-        sa.Column("last_seen_at", sa.DateTime(timezone=True), server_default=sa.func.now(),
-                  nullable=False),
+        sa.Column(
+            "opened_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.Column(
+            "last_seen_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
         sa.Column("resolved_at", sa.DateTime(timezone=True)),
         sa.PrimaryKeyConstraint("id", name="pk_incidents"),
-        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE",
-                                name="fk_incidents_tenant_id_tenants"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], ondelete="CASCADE", name="fk_incidents_tenant_id_tenants"
+        ),
     )
     op.create_index("ix_incidents_tenant_opened", "incidents", ["tenant_id", "opened_at"])
     op.create_index("ix_incidents_opened", "incidents", ["opened_at", "id"])
-    op.add_column("tenants", sa.Column("restart_count", sa.Integer(), nullable=False,
-                                       server_default="0"))
-    op.add_column("tenants", sa.Column("observed_restarts", sa.Integer(), nullable=False,
-                                       server_default="0"))
+    op.add_column(
+        "tenants", sa.Column("restart_count", sa.Integer(), nullable=False, server_default="0")
+    )
+    op.add_column(
+        "tenants", sa.Column("observed_restarts", sa.Integer(), nullable=False, server_default="0")
+    )
     op.add_column("tenants", sa.Column("health", sa.String(16)))
     op.add_column("tenants", sa.Column("last_incident_at", sa.DateTime(timezone=True)))
 

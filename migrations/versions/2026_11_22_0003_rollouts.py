@@ -33,16 +33,25 @@ def upgrade() -> None:
         sa.Column("selector", postgresql.JSONB(), nullable=False),
         sa.Column("reason", sa.Text()),
         sa.Column("created_by", sa.String(64), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(),
-                  nullable=False),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
         sa.Column("started_at", sa.DateTime(timezone=True)),
         sa.Column("finished_at", sa.DateTime(timezone=True)),
         sa.PrimaryKeyConstraint("id", name="pk_rollouts"),
-        sa.ForeignKeyConstraint(["blueprint_version"], ["blueprints.version"],
-                                name="fk_rollouts_blueprint_version_blueprints"),
+        sa.ForeignKeyConstraint(
+            ["blueprint_version"],
+            ["blueprints.version"],
+            name="fk_rollouts_blueprint_version_blueprints",
+        ),
     )
-    op.create_index("uq_rollouts_active", "rollouts", ["active"], unique=True,
-                    postgresql_where=sa.text("active"))
+    op.create_index(
+        "uq_rollouts_active",
+        "rollouts",
+        ["active"],
+        unique=True,
+        postgresql_where=sa.text("active"),
+    )
     op.create_index("ix_rollouts_created", "rollouts", ["created_at"])
     op.create_table(
         "rollout_targets",
@@ -59,15 +68,19 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("started_at", sa.DateTime(timezone=True)),
         sa.Column("finished_at", sa.DateTime(timezone=True)),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(),
-                  nullable=False),
+        sa.Column(
+            "updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_rollout_targets"),
-        sa.ForeignKeyConstraint(["rollout_id"], ["rollouts.id"], ondelete="CASCADE",
-                                name="fk_rollout_targets_rollout_id_rollouts"),
+        sa.ForeignKeyConstraint(
+            ["rollout_id"],
+            ["rollouts.id"],
+            ondelete="CASCADE",
+            name="fk_rollout_targets_rollout_id_rollouts",
+        ),
         sa.UniqueConstraint("rollout_id", "tenant_id", name="uq_rollout_targets_rollout_tenant"),
     )
-    op.create_index("ix_rollout_targets_rollout_state", "rollout_targets",
-                    ["rollout_id", "state"])
+    op.create_index("ix_rollout_targets_rollout_state", "rollout_targets", ["rollout_id", "state"])
     op.add_column("tenants", sa.Column("pinned_version", sa.String(64)))
 
 

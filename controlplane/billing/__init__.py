@@ -1,0 +1,1 @@
+"""Usage ledger queries and the billing export."""

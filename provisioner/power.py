@@ -1,0 +1,139 @@
+"""Pausing and waking a tenant's container. The tenant lock must be held.
+
+Two pause modes, chosen by the tenant's plan:
+- freeze: `docker pause` (the cgroup freezer). Memory stays allocated and waking is
+  one unpause, so it takes milliseconds.
+- stop: `docker stop`. Memory is freed; waking is a start plus a health check. The
+  /data volume and the tenant's secrets are untouched either way.
+
+Waking runs in two places: converge (a worker, for `POST /resume` and repairs) and
+the API's edge gate, which must answer the waiting request itself without a queue
+round-trip. Both call wake_locked under the same advisory lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import structlog
+
+from controlplane.tenants.repository import TenantRepository
+from provisioner.bluegreen import remove
+from provisioner.context import WorkerContext
+from provisioner.health import wait_healthy
+from provisioner.locks import tenant_lock
+from provisioner.snapshot import Outcome, Snapshot, containers, is_current, set_observed, snapshot
+
+log = structlog.get_logger(__name__)
+
+# Container states that count as paused: frozen, or stopped by Berth.
+PAUSED_STATES = ("paused", "exited", "created")
+
+
+async def pause_locked(ctx: WorkerContext, snap: Snapshot) -> Outcome:
+    """Freeze or stop the tenant's current container and record `paused`.
+
+    Containers of an older generation are removed: a paused tenant whose spec changed
+    gets a fresh container when it wakes.
+    """
+    tenant = snap.tenant
+    existing = await containers(ctx, tenant.id)
+    current = [c for c in existing if is_current(c, tenant)]
+    keep = current[:1]
+    extra = [c for c in existing if c not in keep]
+    if extra:
+        await remove(ctx, extra)
+    if keep and keep[0].state not in PAUSED_STATES:
+        info = keep[0]
+        if snap.plan.pause_mode == "freeze" and info.state == "running":
+            await asyncio.to_thread(ctx.backend.pause, info.id)
+        else:
+            await asyncio.to_thread(ctx.expect_stop, [info.id])
+            await asyncio.to_thread(ctx.backend.stop, info.id)
+    if tenant.state == "paused":
+        return Outcome.PAUSED
+    async with ctx.sessionmaker() as session:
+        ok = await TenantRepository(session).set_paused(
+            tenant.id, generation=tenant.generation, mode=snap.plan.pause_mode
+        )
+        await session.commit()
+    log.info("tenant_paused", tenant=tenant.slug, mode=snap.plan.pause_mode)
+    return Outcome.PAUSED if ok else Outcome.STALE
+
+
+async def wake_locked(ctx: WorkerContext, snap: Snapshot) -> Outcome | None:
+    """Thaw or start the paused tenant's container and wait for its health path.
+
+    Returns None when there is no current container to wake (it was removed, or the
+    spec changed while paused): the caller then provisions a fresh one.
+    """
+    tenant = snap.tenant
+    existing = await containers(ctx, tenant.id)
+    current = [c for c in existing if is_current(c, tenant)]
+    if len(current) != 1 or current[0].state not in (*PAUSED_STATES, "running"):
+        return None
+    info = current[0]
+    if len(existing) > 1:
+        await remove(ctx, [c for c in existing if c is not info])
+    if info.state == "paused":
+        await asyncio.to_thread(ctx.backend.resume, info.id)
+    elif info.state != "running":
+        await asyncio.to_thread(ctx.backend.start, info.id)
+        fresh = await asyncio.to_thread(ctx.backend.inspect, info.id)
+        if fresh is None:
+            return None
+        info = fresh  # a restarted container may get a new address
+    result = await wait_healthy(
+        ctx.backend,
+        ctx.http(),
+        info,
+        port=snap.blueprint.port,
+        path=snap.blueprint.health_path,
+        timeout=ctx.settings.provision_timeout,
+        poll=ctx.settings.health_poll_interval,
+    )
+    if not result.healthy:
+        log.warning("wake_unhealthy", tenant=tenant.slug, reason=result.reason)
+        return None
+    healthy = result.info or info
+    ok = await set_observed(
+        ctx,
+        tenant,
+        "running",
+        None,
+        container_id=healthy.id,
+        container_name=healthy.name,
+        observed_generation=tenant.generation,
+        observed_restarts=healthy.restart_count,
+    )
+    log.info("tenant_woken", tenant=tenant.slug)
+    return Outcome.RUNNING if ok else Outcome.STALE
+
+
+async def wake_now(ctx: WorkerContext, tenant_id: uuid.UUID, *, timeout: float) -> Outcome:
+    """Wake a tenant whose desired state is already `running`, waiting for its lock.
+
+    Used by the edge, which holds a user's request open: a converge (or a pause in
+    flight) may hold the lock for a moment, so this retries until `timeout`.
+    Returns BUSY when the lock never came free and FAILED when the fast path could
+    not wake it (the caller falls back to a converge task).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        async with tenant_lock(ctx.engine, tenant_id) as owned:
+            if owned:
+                snap = await snapshot(ctx, tenant_id)
+                if snap is None or snap.tenant.deleted_at is not None:
+                    return Outcome.GONE
+                if snap.tenant.desired_state != "running":
+                    return Outcome.STALE
+                if snap.tenant.state == "running":
+                    return Outcome.RUNNING
+                if snap.tenant.state != "paused":
+                    return Outcome.FAILED
+                return await wake_locked(ctx, snap) or Outcome.FAILED
+        if time.monotonic() >= deadline:
+            return Outcome.BUSY
+        await asyncio.sleep(0.02)
