@@ -81,7 +81,12 @@ async def _provision(
         if current[0].state == "restarting":
             return Outcome.HELD  # Docker's own restart policy is at work
     if tenant.state != "provisioning":
-        if not await set_observed(ctx, tenant, "provisioning", None):
+        # With nothing serving, drop the recorded container: the usage ledger then
+        # stops billing from this moment, not from when the replacement is healthy.
+        anything_up = any(c.running for c in existing)
+        if not await set_observed(
+            ctx, tenant, "provisioning", None, clear_container=not anything_up
+        ):
             return Outcome.STALE
     result = await bring_up(ctx, spec_input(ctx, snap), snap.blueprint, existing)
     if not result.healthy or result.info is None:

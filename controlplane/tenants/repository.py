@@ -115,6 +115,7 @@ class TenantRepository:
         container_name: str | None = None,
         observed_generation: int | None = None,
         observed_restarts: int | None = None,
+        clear_container: bool = False,
     ) -> bool:
         """Record what the provisioner saw, unless the desired state moved on meanwhile.
 
@@ -126,7 +127,7 @@ class TenantRepository:
             "state_reason": reason,
             "state_changed_at": utcnow(),
         }
-        if container_id is not None or state in ("failed",):
+        if container_id is not None or clear_container or state in ("failed",):
             values["container_id"] = container_id
             values["container_name"] = container_name
         if observed_generation is not None:

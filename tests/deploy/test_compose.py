@@ -510,6 +510,16 @@ def test_waker_is_the_lowest_priority_fallback_to_the_api() -> None:
     assert [s["url"] for s in servers] == [f"http://{host}:{port}"]
 
 
+def test_waker_prefix_lands_on_the_api_waker_route() -> None:
+    from controlplane.edge.endpoints import router
+
+    waker = dynamic()["http"]["routers"]["berth-waker"]
+    (name,) = waker["middlewares"]
+    prefix = dynamic()["http"]["middlewares"][name]["addPrefix"]["prefix"]
+    paths = {getattr(r, "path", "") for r in router.routes}
+    assert f"{prefix}/{{path:path}}" in paths
+
+
 @pytest.mark.parametrize(
     ("host", "matches"),
     [
