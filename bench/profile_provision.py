@@ -80,9 +80,9 @@ def instrument(ctx: WorkerContext, rec: Recorder) -> None:
             rec.add("lock: release", start)
 
     p.tenant_lock = timed_lock
-    p._snapshot = rec.coro("db: snapshot (tenant, blueprint, secrets)", prov._snapshot)
-    p._containers = rec.coro("engine: list containers (to_thread)", prov._containers)
-    p._set_observed = rec.coro("db: set_observed (UPDATE + commit)", prov._set_observed)
+    p.snapshot = rec.coro("db: snapshot (tenant, blueprint, plan, secrets)", p.snapshot)
+    p.containers = rec.coro("engine: list containers (to_thread)", p.containers)
+    p.set_observed = rec.coro("db: set_observed (UPDATE + commit)", p.set_observed)
     p.build_spec = rec.sync("build_spec", p.build_spec)
     p.wait_healthy = rec.coro("wait_healthy (total)", p.wait_healthy)
     h: Any = health_mod

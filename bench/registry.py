@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import containment, provision, reconcile, rollout
+from bench import containment, idle, provision, reconcile, rollout
 from bench.harness import Benchmark
 
 BENCHMARKS: list[Benchmark] = [
@@ -10,4 +10,5 @@ BENCHMARKS: list[Benchmark] = [
     containment.BENCHMARK,
     reconcile.BENCHMARK,
     rollout.BENCHMARK,
+    idle.BENCHMARK,
 ]

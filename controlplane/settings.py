@@ -53,7 +53,8 @@ class Settings(BaseSettings):
     idle_sweep_interval: float = Field(default=15.0, gt=0)
     idle_cpu_threshold: float = Field(default=0.05, ge=0)  # cores, averaged between sweeps
     idle_net_threshold: float = Field(default=512.0, ge=0)  # bytes/s in + out
-    idle_concurrency: int = Field(default=8, ge=1)  # parallel one-shot stats calls
+    # dockerd answers a stats call at its collector's next 1 s tick, so calls mostly wait.
+    idle_concurrency: int = Field(default=32, ge=1)  # parallel one-shot stats calls
     wake_timeout: float = Field(default=30.0, gt=0)  # a wake gives up after this
     gate_wait: float = Field(default=20.0, gt=0)  # the gate holds a request this long
     waker_wait: float = Field(default=3.0, ge=0)  # the waker page shows after this

@@ -24,6 +24,7 @@ from provisioner.bluegreen import remove
 from provisioner.context import WorkerContext
 from provisioner.health import wait_healthy
 from provisioner.locks import tenant_lock
+from provisioner.runtime.base import RuntimeBackendError
 from provisioner.snapshot import Outcome, Snapshot, containers, is_current, set_observed, snapshot
 
 log = structlog.get_logger(__name__)
@@ -112,6 +113,38 @@ async def wake_locked(ctx: WorkerContext, snap: Snapshot) -> Outcome | None:
     return Outcome.RUNNING if ok else Outcome.STALE
 
 
+async def thaw(ctx: WorkerContext, tenant_id: uuid.UUID) -> Outcome | None:
+    """The millisecond path for a frozen tenant: one unpause of the container it was
+    running, no list, no health probe. Thawing resumes the very processes that were
+    serving when they were frozen; if anything is off (another mode, a spec change
+    while paused, the container gone) this returns None and the full path runs."""
+    async with ctx.sessionmaker() as session:
+        tenant = await TenantRepository(session).get(tenant_id)
+    if (
+        tenant is None
+        or tenant.state != "paused"
+        or tenant.desired_state != "running"
+        or tenant.container_id is None
+        or tenant.observed_generation != tenant.generation
+    ):
+        return None
+    try:
+        await asyncio.to_thread(ctx.backend.resume, tenant.container_id)
+    except RuntimeBackendError:
+        return None  # not frozen (stopped) or gone: the full path handles it
+    ok = await set_observed(
+        ctx,
+        tenant,
+        "running",
+        None,
+        container_id=tenant.container_id,
+        container_name=tenant.container_name,
+        observed_generation=tenant.generation,
+    )
+    log.info("tenant_thawed", tenant=tenant.slug)
+    return Outcome.RUNNING if ok else Outcome.STALE
+
+
 async def wake_now(ctx: WorkerContext, tenant_id: uuid.UUID, *, timeout: float) -> Outcome:
     """Wake a tenant whose desired state is already `running`, waiting for its lock.
 
@@ -124,6 +157,9 @@ async def wake_now(ctx: WorkerContext, tenant_id: uuid.UUID, *, timeout: float) 
     while True:
         async with tenant_lock(ctx.engine, tenant_id) as owned:
             if owned:
+                thawed = await thaw(ctx, tenant_id)
+                if thawed is not None:
+                    return thawed
                 snap = await snapshot(ctx, tenant_id)
                 if snap is None or snap.tenant.deleted_at is not None:
                     return Outcome.GONE

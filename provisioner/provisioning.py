@@ -58,7 +58,7 @@ async def converge(ctx: WorkerContext, tenant_id: uuid.UUID) -> Outcome:
             if tenant.desired_state == "paused":
                 return await power.pause_locked(ctx, snap)
             if tenant.state == "paused":
-                woken = await power.wake_locked(ctx, snap)
+                woken = await power.thaw(ctx, tenant.id) or await power.wake_locked(ctx, snap)
                 if woken is not None:
                     return woken
             return await _provision(ctx, snap, bound)
