@@ -18,5 +18,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         body = b'{"status":"ok"}'
     else:
         body = b""
-    await send({"type": "http.response.start", "status": 200, "headers": []})
+    # A Content-Length, as Starlette's Response sends: without it uvicorn chunks.
+    headers = [(b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})

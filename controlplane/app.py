@@ -14,6 +14,7 @@ from controlplane.db import make_engine, make_sessionmaker
 from controlplane.edge.activity import ActivityRecorder
 from controlplane.edge.cache import GateCache
 from controlplane.edge.endpoints import router as edge_router
+from controlplane.edge.gate import EdgeGateMiddleware
 from controlplane.edge.service import Edge
 from controlplane.errors import install_error_handlers
 from controlplane.health.endpoints import router as health_router
@@ -88,6 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
+    # Outermost: Traefik's per-request gate skips the other middlewares and routing.
+    app.add_middleware(EdgeGateMiddleware)
     for router in (
         health_router,
         tenants_router,

@@ -1,9 +1,8 @@
-"""Edge routes, called by Traefik only (the API router in deploy/traefik excludes /edge/).
+"""The waker route, called by Traefik only (the API router in deploy/traefik excludes /edge/).
 
-- GET /edge/gate: the ForwardAuth middleware on every tenant router. 200 lets the
-  request through; a paused tenant is woken first.
-- GET /edge/wake/{path}: the low-priority fallback router for hosts whose tenant
-  router is gone (a stopped container). Wakes the tenant and sends the browser back.
+GET /edge/wake/{path} is the low-priority fallback router for hosts whose tenant
+router is gone (a stopped container): it wakes the tenant and sends the browser back.
+GET /edge/gate, the ForwardAuth hook, is served by controlplane/edge/gate.py.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from controlplane.edge.service import Edge
-from controlplane.errors import InvalidInput, NotFound, Unavailable
+from controlplane.errors import NotFound
 
 router = APIRouter(prefix="/edge", tags=["edge"])
 
@@ -37,28 +36,6 @@ This page reloads by itself in {retry} seconds.</p>
 def _edge(request: Request) -> Edge:
     edge: Edge = request.app.state.edge
     return edge
-
-
-@router.get("/gate", include_in_schema=True)
-async def gate(
-    request: Request,
-    x_forwarded_host: Annotated[str | None, Header(max_length=300)] = None,
-) -> Response:
-    """ForwardAuth: 200 for a live tenant (activity recorded), waking a paused one first."""
-    if not x_forwarded_host:
-        raise InvalidInput("X-Forwarded-Host header is required", field="X-Forwarded-Host")
-    edge = _edge(request)
-    entry = await edge.resolve(x_forwarded_host)
-    if entry is None:
-        raise NotFound(f"no tenant serves host '{x_forwarded_host}'")
-    edge.activity.touch(entry.tenant_id)
-    if entry.paused:
-        settings = request.app.state.settings
-        if not await edge.wake(entry, wait=settings.gate_wait):
-            raise Unavailable(
-                f"tenant '{entry.slug}' is waking up; retry shortly", retry_after=RETRY_AFTER
-            )
-    return Response(status_code=200)
 
 
 @router.get("/wake", include_in_schema=False)

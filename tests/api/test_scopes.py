@@ -49,9 +49,9 @@ ROUTE_SCOPES: dict[tuple[str, str], str | None] = {
     # billing
     ("GET", "/billing/export"): "billing:read",
     ("GET", "/tenants/{slug}/usage"): "billing:read",
-    # the edge: Traefik's ForwardAuth and fallback router call these without a token;
-    # the Traefik API router does not route /edge/ from outside (deploy/traefik).
-    ("GET", "/edge/gate"): PUBLIC,
+    # the edge: Traefik's fallback router calls it without a token; the Traefik API
+    # router does not route /edge/ from outside (deploy/traefik). GET /edge/gate is
+    # an ASGI middleware outside the route table; tests/integration/test_idle.py.
     ("GET", "/edge/wake/{path}"): PUBLIC,
     ("GET", "/incidents"): "read",
     ("GET", "/metrics"): "metrics:read",
