@@ -30,6 +30,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import docker.utils
@@ -262,6 +263,9 @@ def sweep_rows(bs: BenchStack, n: int, log: Callable[[str], None]) -> list[Row]:
         return time.perf_counter() - t0
 
     async def measure() -> tuple[tuple[float, int, Any], tuple[float, int, Any], float]:
+        # The worker's loop has a 64-thread executor (provisioner/context.py); so does
+        # this one, or to_thread's default (cores + 4) would cap both sides at 6 calls.
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=64))
         try:
             first = await sweep()  # baseline samples for everyone
             second = await sweep()  # decisions: every tenant is quiet, so all pause
