@@ -100,12 +100,9 @@ $$ LANGUAGE plpgsql;
 
 
 def _append_only(table: str) -> None:
+    # Statement level, so even an UPDATE or DELETE that matches no row is refused.
     op.execute(
-        f"CREATE TRIGGER {table}_no_update BEFORE UPDATE OR DELETE ON {table} "
-        "FOR EACH ROW EXECUTE FUNCTION berth_append_only()"
-    )
-    op.execute(
-        f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+        f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {table} "
         "FOR EACH STATEMENT EXECUTE FUNCTION berth_append_only()"
     )
 

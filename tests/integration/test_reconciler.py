@@ -70,9 +70,10 @@ async def test_rm_f_stop_and_orphan_are_repaired_within_one_interval(
     await _running_again(client, dock, slug, stack, within=budget)
 
     ghost_id = str(uuid.uuid4())
-    orphan = dock.containers.run(
+    # Created, not run: a sweep may remove it at any moment, even between a create
+    # and a start (containers.run would then fail on "marked for removal").
+    orphan = dock.containers.create(
         "berth-sample:1",
-        detach=True,
         name=f"berth-ghost-{ghost_id[:8]}",
         labels={
             "berth.managed": "true",
