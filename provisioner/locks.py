@@ -27,15 +27,8 @@ async def tenant_lock(engine: AsyncEngine, tenant_id: uuid.UUID) -> AsyncIterato
 
 async def is_held(engine: AsyncEngine, tenant_id: uuid.UUID) -> bool:
     """True while some task owns the tenant (its connection, hence its process, is alive)."""
-    key = lock_key(tenant_id)
-    async with engine.connect() as conn:
-        got = bool(
-            (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})).scalar()
-        )
-        if got:
-            await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-        await conn.commit()
-    return not got
+    async with try_lock(engine, lock_key(tenant_id)) as got:
+        return not got
 
 
 @asynccontextmanager

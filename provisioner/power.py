@@ -25,7 +25,15 @@ from provisioner.context import WorkerContext
 from provisioner.health import wait_healthy
 from provisioner.locks import tenant_lock
 from provisioner.runtime.base import RuntimeBackendError
-from provisioner.snapshot import Outcome, Snapshot, containers, is_current, set_observed, snapshot
+from provisioner.snapshot import (
+    Outcome,
+    Snapshot,
+    containers,
+    is_current,
+    mark_running,
+    set_observed,
+    snapshot,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -98,19 +106,9 @@ async def wake_locked(ctx: WorkerContext, snap: Snapshot) -> Outcome | None:
     if not result.healthy:
         log.warning("wake_unhealthy", tenant=tenant.slug, reason=result.reason)
         return None
-    healthy = result.info or info
-    ok = await set_observed(
-        ctx,
-        tenant,
-        "running",
-        None,
-        container_id=healthy.id,
-        container_name=healthy.name,
-        observed_generation=tenant.generation,
-        observed_restarts=healthy.restart_count,
-    )
+    outcome = await mark_running(ctx, tenant, result.info or info)
     log.info("tenant_woken", tenant=tenant.slug)
-    return Outcome.RUNNING if ok else Outcome.STALE
+    return outcome
 
 
 async def thaw(ctx: WorkerContext, tenant_id: uuid.UUID) -> Outcome | None:

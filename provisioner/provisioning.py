@@ -24,6 +24,7 @@ from provisioner.snapshot import (
     Snapshot,
     containers,
     is_current,
+    mark_running,
     set_observed,
     snapshot,
     spec_input,
@@ -98,18 +99,9 @@ async def _provision(
         await set_observed(ctx, tenant, "failed", reason)
         return Outcome.FAILED
     info = result.info
-    ok = await set_observed(
-        ctx,
-        tenant,
-        "running",
-        None,
-        container_id=info.id,
-        container_name=info.name,
-        observed_generation=tenant.generation,
-        observed_restarts=info.restart_count,
-    )
+    outcome = await mark_running(ctx, tenant, info)
     bound.info("tenant_running", container=info.name)
-    return Outcome.RUNNING if ok else Outcome.STALE
+    return outcome
 
 
 async def _teardown(ctx: WorkerContext, tenant: Tenant) -> Outcome:

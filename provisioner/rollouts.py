@@ -14,7 +14,6 @@ import uuid
 from collections.abc import AsyncIterator
 
 import structlog
-from sqlalchemy import text
 
 from controlplane.blueprints.repository import BlueprintRepository
 from controlplane.models import Rollout, RolloutTarget
@@ -23,7 +22,7 @@ from controlplane.rollouts.repository import RolloutRepository
 from controlplane.tenants.repository import TenantRepository
 from provisioner.bluegreen import bring_up, matches
 from provisioner.context import WorkerContext
-from provisioner.locks import tenant_lock
+from provisioner.locks import tenant_lock, try_lock
 from provisioner.runtime.base import RuntimeBackendError
 from provisioner.snapshot import containers, snapshot, spec_input
 
@@ -39,18 +38,8 @@ def rollout_lock_key(rollout_id: uuid.UUID) -> int:
 
 @contextlib.asynccontextmanager
 async def rollout_lock(ctx: WorkerContext, rollout_id: uuid.UUID) -> AsyncIterator[bool]:
-    key = rollout_lock_key(rollout_id)
-    async with ctx.engine.connect() as conn:
-        got = bool(
-            (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})).scalar()
-        )
-        await conn.commit()
-        try:
-            yield got
-        finally:
-            if got:
-                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                await conn.commit()
+    async with try_lock(ctx.engine, rollout_lock_key(rollout_id)) as got:
+        yield got
 
 
 async def rollout_driver_alive(ctx: WorkerContext, rollout_id: uuid.UUID) -> bool:

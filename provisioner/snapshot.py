@@ -91,6 +91,21 @@ async def set_observed(
         return ok
 
 
+async def mark_running(ctx: WorkerContext, tenant: Tenant, info: ContainerInfo) -> Outcome:
+    """Record that `info` serves the tenant's current generation (fenced)."""
+    ok = await set_observed(
+        ctx,
+        tenant,
+        "running",
+        None,
+        container_id=info.id,
+        container_name=info.name,
+        observed_generation=tenant.generation,
+        observed_restarts=info.restart_count,
+    )
+    return Outcome.RUNNING if ok else Outcome.STALE
+
+
 async def containers(ctx: WorkerContext, tenant_id: uuid.UUID) -> list[ContainerInfo]:
     labels = {LABEL_INSTANCE: ctx.settings.instance, LABEL_TENANT_ID: str(tenant_id)}
     return await asyncio.to_thread(ctx.backend.list, labels)

@@ -73,7 +73,3 @@ def mark_active(redis: Redis[bytes], tenant_ids: list[str], at: float) -> None:
     """Record non-HTTP activity (CPU, network) found by the idle sweep."""
     if tenant_ids:
         redis.hset(ACTIVITY_KEY, mapping={tid: repr(at) for tid in tenant_ids})
-
-
-def forget(redis: Redis[bytes], tenant_id: str) -> None:
-    redis.hdel(ACTIVITY_KEY, tenant_id)

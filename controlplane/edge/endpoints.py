@@ -13,12 +13,11 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from controlplane.edge.gate import RETRY_AFTER
 from controlplane.edge.service import Edge
 from controlplane.errors import NotFound
 
 router = APIRouter(prefix="/edge", tags=["edge"])
-
-RETRY_AFTER = 2
 
 WAKING_PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from controlplane.deps import (
     AdminDep,
@@ -78,6 +79,11 @@ def to_out(
         updated_at=tenant.updated_at,
         last_active_at=tenant.last_active_at,
     )
+
+
+async def _one(session: AsyncSession, tenant: Tenant, settings: Settings) -> TenantOut:
+    names = await service.secret_names(session, tenants=[tenant])
+    return to_out(tenant, settings=settings, secrets=names[tenant.id])
 
 
 def _encode_cursor(tenant: Tenant) -> str:
@@ -182,8 +188,7 @@ async def update_tenant(
 ) -> TenantOut:
     """Change env, limits or plan; the container is recreated with them."""
     tenant = await service.update(session, actor=actor_of(principal, request), slug=slug, data=body)
-    names = await service.secret_names(session, tenants=[tenant])
-    return to_out(tenant, settings=settings, secrets=names[tenant.id])
+    return await _one(session, tenant, settings)
 
 
 @router.delete("/{slug}", response_model=TenantOut, status_code=status.HTTP_202_ACCEPTED)
@@ -252,8 +257,7 @@ async def restart_tenant(
 ) -> TenantOut:
     """Recreate the tenant's container with the same spec and data; clears a crash loop."""
     tenant = await service.restart(session, actor=actor_of(principal, request), slug=slug)
-    names = await service.secret_names(session, tenants=[tenant])
-    return to_out(tenant, settings=settings, secrets=names[tenant.id])
+    return await _one(session, tenant, settings)
 
 
 @router.post("/{slug}/pause", response_model=TenantOut, status_code=status.HTTP_202_ACCEPTED)
@@ -266,8 +270,7 @@ async def pause_tenant(
 ) -> TenantOut:
     """Pause a running tenant now, in its plan's pause mode (freeze or stop)."""
     tenant = await service.pause(session, actor=actor_of(principal, request), slug=slug)
-    names = await service.secret_names(session, tenants=[tenant])
-    return to_out(tenant, settings=settings, secrets=names[tenant.id])
+    return await _one(session, tenant, settings)
 
 
 @router.post("/{slug}/resume", response_model=TenantOut, status_code=status.HTTP_202_ACCEPTED)
@@ -280,5 +283,4 @@ async def resume_tenant(
 ) -> TenantOut:
     """Wake a paused tenant; its idle clock starts again."""
     tenant = await service.resume(session, actor=actor_of(principal, request), slug=slug)
-    names = await service.secret_names(session, tenants=[tenant])
-    return to_out(tenant, settings=settings, secrets=names[tenant.id])
+    return await _one(session, tenant, settings)

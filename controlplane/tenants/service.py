@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +24,19 @@ from controlplane.security.crypto import SecretBox
 from controlplane.tenants.repository import TenantRepository
 from controlplane.tenants.schemas import TenantCreate, TenantUpdate
 from controlplane.validation import Limits
+
+
+def _audit(
+    session: AsyncSession, actor: Actor, action: str, slug: str, detail: dict[str, Any]
+) -> None:
+    record(
+        session,
+        actor=actor.key_id,
+        request_id=actor.request_id,
+        action=action,
+        target=f"tenant:{slug}",
+        detail=detail,
+    )
 
 
 def _converge(session: AsyncSession, tenant: Tenant) -> None:
@@ -92,13 +106,12 @@ async def signup(
         raise Conflict(f"slug '{data.slug}' is taken", field="slug") from exc
     for name, value in data.secrets.items():
         repo.add(TenantSecret(tenant_id=tenant.id, name=name, ciphertext=box.encrypt(value)))
-    record(
+    _audit(
         session,
-        actor=actor.key_id,
-        request_id=actor.request_id,
-        action="tenant.signup",
-        target=f"tenant:{tenant.slug}",
-        detail={"plan": plan.name, "blueprint": blueprint.version, "secrets": sorted(data.secrets)},
+        actor,
+        "tenant.signup",
+        tenant.slug,
+        {"plan": plan.name, "blueprint": blueprint.version, "secrets": sorted(data.secrets)},
     )
     _converge(session, tenant)
     return tenant
@@ -172,24 +185,10 @@ async def update(session: AsyncSession, *, actor: Actor, slug: str, data: Tenant
             )
         # A pin is a rollout rule, not a container change: no recreate.
         tenant.pinned_version = data.pinned_version
-        record(
-            session,
-            actor=actor.key_id,
-            request_id=actor.request_id,
-            action="tenant.pin",
-            target=f"tenant:{slug}",
-            detail={"pinned_version": data.pinned_version},
-        )
+        _audit(session, actor, "tenant.pin", slug, {"pinned_version": data.pinned_version})
     if changed:
         _bump(tenant)
-        record(
-            session,
-            actor=actor.key_id,
-            request_id=actor.request_id,
-            action="tenant.update",
-            target=f"tenant:{slug}",
-            detail={"changed": changed},
-        )
+        _audit(session, actor, "tenant.update", slug, {"changed": changed})
         _converge(session, tenant)
     return tenant
 
@@ -200,14 +199,7 @@ async def delete(session: AsyncSession, *, actor: Actor, slug: str, keep_data: b
     tenant.desired_state = "deleted"
     tenant.keep_data = keep_data
     _set_state(tenant, "deleting", None)
-    record(
-        session,
-        actor=actor.key_id,
-        request_id=actor.request_id,
-        action="tenant.delete",
-        target=f"tenant:{slug}",
-        detail={"keep_data": keep_data},
-    )
+    _audit(session, actor, "tenant.delete", slug, {"keep_data": keep_data})
     _converge(session, tenant)
     return tenant
 
@@ -255,14 +247,7 @@ async def put_secret(
         secret.ciphertext = box.encrypt(value)
         secret.updated_at = utcnow()
     _bump(tenant)
-    record(
-        session,
-        actor=actor.key_id,
-        request_id=actor.request_id,
-        action="secret.put",
-        target=f"tenant:{slug}",
-        detail={"name": name},
-    )
+    _audit(session, actor, "secret.put", slug, {"name": name})
     _converge(session, tenant)
     await session.flush()
     return secret
@@ -276,14 +261,7 @@ async def delete_secret(session: AsyncSession, *, actor: Actor, slug: str, name:
         raise NotFound(f"secret '{name}' not found")
     await repo.delete_secret(secret)
     _bump(tenant)
-    record(
-        session,
-        actor=actor.key_id,
-        request_id=actor.request_id,
-        action="secret.delete",
-        target=f"tenant:{slug}",
-        detail={"name": name},
-    )
+    _audit(session, actor, "secret.delete", slug, {"name": name})
     _converge(session, tenant)
 
 
@@ -294,14 +272,7 @@ async def restart(session: AsyncSession, *, actor: Actor, slug: str) -> Tenant:
     _bump(tenant, "restart requested")
     tenant.observed_restarts = 0
     await incidents.resolve_crash_loop(session, tenant=tenant)
-    record(
-        session,
-        actor=actor.key_id,
-        request_id=actor.request_id,
-        action="tenant.restart",
-        target=f"tenant:{slug}",
-        detail={"from_state": was},
-    )
+    _audit(session, actor, "tenant.restart", slug, {"from_state": was})
     _converge(session, tenant)
     return tenant
 
@@ -317,14 +288,7 @@ async def pause(session: AsyncSession, *, actor: Actor, slug: str) -> Tenant:
             field="state",
         )
     tenant.desired_state = "paused"
-    record(
-        session,
-        actor=actor.key_id,
-        request_id=actor.request_id,
-        action="tenant.pause",
-        target=f"tenant:{slug}",
-        detail={"reason": "requested"},
-    )
+    _audit(session, actor, "tenant.pause", slug, {"reason": "requested"})
     _converge(session, tenant)
     return tenant
 
@@ -336,13 +300,6 @@ async def resume(session: AsyncSession, *, actor: Actor, slug: str) -> Tenant:
         return tenant
     tenant.desired_state = "running"
     tenant.last_active_at = utcnow()
-    record(
-        session,
-        actor=actor.key_id,
-        request_id=actor.request_id,
-        action="tenant.resume",
-        target=f"tenant:{slug}",
-        detail={"reason": "requested"},
-    )
+    _audit(session, actor, "tenant.resume", slug, {"reason": "requested"})
     _converge(session, tenant)
     return tenant

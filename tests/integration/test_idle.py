@@ -41,6 +41,17 @@ async def signup(client: httpx.AsyncClient, slug: str, plan: str) -> None:
     assert r.status_code == 202, r.text
 
 
+async def running_tenant(client: httpx.AsyncClient, slug: str, pause_mode: str) -> None:
+    await signup(client, slug, await make_plan(client, pause_mode=pause_mode))
+    await wait_state(client, slug, "running")
+
+
+async def pause(client: httpx.AsyncClient, slug: str) -> dict[str, Any]:
+    r = await client.post(f"/tenants/{slug}/pause")
+    assert r.status_code == 202, r.text
+    return await wait_state(client, slug, "paused")
+
+
 def container(dock: docker.DockerClient, stack: Stack, slug: str) -> Any:
     found = dock.containers.list(
         all=True, filters={"label": [f"berth.instance={stack.instance}", f"berth.tenant={slug}"]}
@@ -131,12 +142,8 @@ async def test_gate_serves_a_frozen_tenant_within_its_wait(
     dock: docker.DockerClient,
     slug: str,
 ) -> None:
-    plan = await make_plan(client, pause_mode="freeze")
-    await signup(client, slug, plan)
-    await wait_state(client, slug, "running")
-    r = await client.post(f"/tenants/{slug}/pause")
-    assert r.status_code == 202, r.text
-    body = await wait_state(client, slug, "paused")
+    await running_tenant(client, slug, "freeze")
+    body = await pause(client, slug)
     assert body["state_reason"] == "paused (freeze)"
     c = container(dock, stack, slug)
     assert c.attrs["State"]["Paused"] is True
@@ -164,9 +171,7 @@ async def test_gate_wakes_a_stopped_tenant_and_data_survives(
     dock: docker.DockerClient,
     slug: str,
 ) -> None:
-    plan = await make_plan(client, pause_mode="stop")
-    await signup(client, slug, plan)
-    await wait_state(client, slug, "running")
+    await running_tenant(client, slug, "stop")
     r = await client.put(f"/tenants/{slug}/secrets/API_TOKEN", json={"value": "s3cr3t-v"})
     assert r.status_code == 200
     await wait_until(
@@ -177,8 +182,7 @@ async def test_gate_wakes_a_stopped_tenant_and_data_survives(
     )
     assert code == 0
 
-    assert (await client.post(f"/tenants/{slug}/pause")).status_code == 202
-    await wait_state(client, slug, "paused")
+    await pause(client, slug)
     c = container(dock, stack, slug)
     assert c.attrs["State"]["Status"] == "exited"  # memory freed: nothing runs
     incidents = (await client.get("/incidents", params={"tenant": slug})).json()["items"]
@@ -208,11 +212,8 @@ async def test_waker_wakes_a_stopped_tenant_and_redirects(
     dock: docker.DockerClient,
     slug: str,
 ) -> None:
-    plan = await make_plan(client, pause_mode="stop")
-    await signup(client, slug, plan)
-    await wait_state(client, slug, "running")
-    assert (await client.post(f"/tenants/{slug}/pause")).status_code == 202
-    await wait_state(client, slug, "paused")
+    await running_tenant(client, slug, "stop")
+    await pause(client, slug)
 
     # What the berth-waker router sends: the tenant's Host, the path behind the
     # /edge/wake prefix that its addPrefix middleware adds.
