@@ -16,24 +16,19 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Callable
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from controlplane.audit.service import record
 from controlplane.tenants.repository import TenantRepository
 from provisioner.bluegreen import remove
 from provisioner.context import WorkerContext
 from provisioner.health import wait_healthy
 from provisioner.locks import tenant_lock
 from provisioner.runtime.base import RuntimeBackendError
-from provisioner.snapshot import (
-    Outcome,
-    Snapshot,
-    containers,
-    is_current,
-    mark_running,
-    set_observed,
-    snapshot,
-)
+from provisioner.snapshot import Outcome, Snapshot, containers, is_current, mark_running, snapshot
 
 log = structlog.get_logger(__name__)
 
@@ -111,17 +106,51 @@ async def wake_locked(ctx: WorkerContext, snap: Snapshot) -> Outcome | None:
     return outcome
 
 
-async def thaw(ctx: WorkerContext, tenant_id: uuid.UUID) -> Outcome | None:
+async def request_wake(ctx: WorkerContext, tenant_id: uuid.UUID, *, actor: str) -> None:
+    """Desire `running` for a paused tenant, audited as woken by `actor`."""
+    async with ctx.sessionmaker() as session:
+        await _request_wake(session, tenant_id, actor=actor)
+        await session.commit()
+
+
+async def _request_wake(session: AsyncSession, tenant_id: uuid.UUID, *, actor: str) -> None:
+    repo = TenantRepository(session)
+    if await repo.request_wake(tenant_id):
+        tenant = await repo.get(tenant_id)
+        assert tenant is not None
+        record(
+            session,
+            actor=actor,
+            action="tenant.wake",
+            target=f"tenant:{tenant.slug}",
+            detail={"reason": "request"},
+        )
+
+
+async def thaw(
+    ctx: WorkerContext,
+    tenant_id: uuid.UUID,
+    *,
+    actor: str | None = None,
+    on_serving: Callable[[], None] | None = None,
+) -> Outcome | None:
     """The millisecond path for a frozen tenant: one unpause of the container it was
     running, no list, no health probe. Thawing resumes the very processes that were
     serving when they were frozen; if anything is off (another mode, a spec change
-    while paused, the container gone) this returns None and the full path runs."""
+    while paused, the container gone) this returns None and the full path runs.
+
+    With `actor`, a tenant still desired paused is woken on that actor's behalf. The
+    desired and observed state are written in one transaction after the unpause, and
+    `on_serving` runs between the two: a caller holding a request open can let it
+    through without waiting for the database.
+    """
     async with ctx.sessionmaker() as session:
         tenant = await TenantRepository(session).get(tenant_id)
     if (
         tenant is None
         or tenant.state != "paused"
-        or tenant.desired_state != "running"
+        or (tenant.desired_state != "running" and actor is None)
+        or tenant.desired_state == "deleted"
         or tenant.container_id is None
         or tenant.observed_generation != tenant.generation
     ):
@@ -130,34 +159,48 @@ async def thaw(ctx: WorkerContext, tenant_id: uuid.UUID) -> Outcome | None:
         await asyncio.to_thread(ctx.backend.resume, tenant.container_id)
     except RuntimeBackendError:
         return None  # not frozen (stopped) or gone: the full path handles it
-    ok = await set_observed(
-        ctx,
-        tenant,
-        "running",
-        None,
-        container_id=tenant.container_id,
-        container_name=tenant.container_name,
-        observed_generation=tenant.generation,
-    )
+    if on_serving is not None:
+        on_serving()
+    async with ctx.sessionmaker() as session:
+        if actor is not None:
+            await _request_wake(session, tenant_id, actor=actor)
+        ok = await TenantRepository(session).set_observed(
+            tenant_id,
+            generation=tenant.generation,
+            state="running",
+            reason=None,
+            container_id=tenant.container_id,
+            container_name=tenant.container_name,
+            observed_generation=tenant.generation,
+        )
+        await session.commit()
     log.info("tenant_thawed", tenant=tenant.slug)
     return Outcome.RUNNING if ok else Outcome.STALE
 
 
-async def wake_now(ctx: WorkerContext, tenant_id: uuid.UUID, *, timeout: float) -> Outcome:
-    """Wake a tenant whose desired state is already `running`, waiting for its lock.
+async def wake_now(
+    ctx: WorkerContext,
+    tenant_id: uuid.UUID,
+    *,
+    timeout: float,
+    actor: str,
+    on_serving: Callable[[], None] | None = None,
+) -> Outcome:
+    """Wake a paused tenant on `actor`'s behalf, waiting for its lock.
 
     Used by the edge, which holds a user's request open: a converge (or a pause in
     flight) may hold the lock for a moment, so this retries until `timeout`.
-    Returns BUSY when the lock never came free and FAILED when the fast path could
-    not wake it (the caller falls back to a converge task).
+    Returns BUSY when the lock never came free and FAILED when this could not wake
+    it (the caller falls back to a converge task).
     """
     deadline = time.monotonic() + timeout
     while True:
         async with tenant_lock(ctx.engine, tenant_id) as owned:
             if owned:
-                thawed = await thaw(ctx, tenant_id)
+                thawed = await thaw(ctx, tenant_id, actor=actor, on_serving=on_serving)
                 if thawed is not None:
                     return thawed
+                await request_wake(ctx, tenant_id, actor=actor)
                 snap = await snapshot(ctx, tenant_id)
                 if snap is None or snap.tenant.deleted_at is not None:
                     return Outcome.GONE

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import structlog
 
-from controlplane.audit.service import record
 from controlplane.context import CONVERGE_TASK
 from controlplane.edge.activity import ActivityRecorder
 from controlplane.edge.cache import GateCache, GateEntry
@@ -19,7 +18,7 @@ from controlplane.tenants.changes import TenantChanges
 from controlplane.tenants.repository import TenantRepository
 from controlplane.validation import SLUG_RE
 from provisioner.context import WorkerContext
-from provisioner.power import wake_now
+from provisioner.power import request_wake, wake_now
 from provisioner.snapshot import Outcome
 
 log = structlog.get_logger(__name__)
@@ -51,7 +50,8 @@ class Edge:
     wake_timeout: float
 
     def __post_init__(self) -> None:
-        self._waking: dict[str, asyncio.Task[bool]] = {}
+        # tenant id -> (the wake task, set once the tenant serves or the wake ended)
+        self._waking: dict[str, tuple[asyncio.Task[bool], asyncio.Event]] = {}
 
     async def resolve(self, host: str) -> GateEntry | None:
         slug = slug_from_host(host, self.domain)
@@ -60,37 +60,45 @@ class Edge:
     async def wake(self, entry: GateEntry, *, wait: float) -> bool:
         """Start waking `entry` (once per process however many requests ask) and wait
         up to `wait` seconds for it to serve. The wake goes on after a timeout."""
-        task = self._waking.get(entry.tenant_id)
-        if task is None:
-            task = asyncio.get_running_loop().create_task(self._wake(entry))
-            self._waking[entry.tenant_id] = task
-            task.add_done_callback(lambda _: self._waking.pop(entry.tenant_id, None))
-        with contextlib.suppress(TimeoutError):
-            return await asyncio.wait_for(asyncio.shield(task), wait)
-        return False
+        tid = entry.tenant_id
+        pending = self._waking.get(tid)
+        if pending is None:
+            serving = asyncio.Event()
+            task = asyncio.get_running_loop().create_task(self._wake(entry, serving))
 
-    async def _wake(self, entry: GateEntry) -> bool:
+            def done(_: asyncio.Task[bool]) -> None:
+                serving.set()
+                self._waking.pop(tid, None)
+
+            task.add_done_callback(done)
+            pending = self._waking[tid] = (task, serving)
+        task, serving = pending
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(serving.wait(), wait)
+        if not serving.is_set():
+            return False
+        # Set early by a thaw (serving) or by the wake ending (its result says).
+        if not task.done():
+            return True
+        return not task.cancelled() and task.exception() is None and task.result()
+
+    async def _wake(self, entry: GateEntry, serving: asyncio.Event) -> bool:
         tenant_id = uuid.UUID(entry.tenant_id)
         started = time.monotonic()
-        async with self.power.sessionmaker() as session:
-            if await TenantRepository(session).request_wake(tenant_id):
-                record(
-                    session,
-                    actor="edge",
-                    action="tenant.wake",
-                    target=f"tenant:{entry.slug}",
-                    detail={"reason": "request"},
-                )
-            await session.commit()
         self.cache.drop(tenant_id)
-        outcome = await wake_now(self.power, tenant_id, timeout=self.wake_timeout)
+        outcome = await wake_now(
+            self.power, tenant_id, timeout=self.wake_timeout, actor="edge", on_serving=serving.set
+        )
+        self.cache.drop(tenant_id)
         if outcome is Outcome.RUNNING:
             log.info("edge_woke", tenant=entry.slug, seconds=round(time.monotonic() - started, 3))
             return True
         if outcome in (Outcome.GONE, Outcome.STALE):
             return False
-        # No container to thaw or start (its spec changed while paused), or the fast
-        # path failed: a converge task provisions it, and we wait for the result.
+        # The lock never came free, there is no container to thaw or start (its spec
+        # changed while paused), or the fast path failed: a converge task provisions
+        # it, and we wait for the result.
+        await request_wake(self.power, tenant_id, actor="edge")
         await asyncio.to_thread(self.queue.send, CONVERGE_TASK, entry.tenant_id)
         return await self._wait_running(tenant_id, started + self.wake_timeout)
 

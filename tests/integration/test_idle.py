@@ -156,8 +156,9 @@ async def test_gate_serves_a_frozen_tenant_within_its_wait(
     assert c.attrs["State"]["Paused"] is False
     assert c.attrs["State"]["StartedAt"] == started_at
     assert await health_of(c, stack.settings.tenant_network) == 200
-    body = (await client.get(f"/tenants/{slug}")).json()
-    assert (body["state"], body["desired_state"]) == ("running", "running")
+    # The records follow the thaw (the gate does not wait for them).
+    body = await wait_state(client, slug, "running", timeout=10)
+    assert body["desired_state"] == "running"
     wakes = (await client.get("/audit", params={"action": "tenant.wake"})).json()["items"]
     assert any(e["target"] == f"tenant:{slug}" and e["key_id"] == "edge" for e in wakes)
     await client.delete(f"/tenants/{slug}")
@@ -261,3 +262,22 @@ async def test_pause_refuses_a_tenant_that_is_not_running(
     assert r.status_code == 404
     r = await client.delete(f"/tenants/{slug}")
     assert r.status_code == 202
+
+
+async def test_concurrent_gate_requests_share_one_wake(
+    client: httpx.AsyncClient,
+    anon: httpx.AsyncClient,
+    live_worker: BerthProcess,
+    slug: str,
+) -> None:
+    await running_tenant(client, slug, "freeze")
+    await pause(client, slug)
+    answers = await asyncio.gather(
+        *(anon.get("/edge/gate", headers=gate_headers(slug)) for _ in range(20))
+    )
+    assert [r.status_code for r in answers] == [200] * 20
+    await wait_state(client, slug, "running", timeout=10)
+    params = {"action": "tenant.wake", "target": f"tenant:{slug}"}
+    wakes = (await client.get("/audit", params=params)).json()["items"]
+    assert len(wakes) == 1, wakes
+    await client.delete(f"/tenants/{slug}")
