@@ -29,6 +29,7 @@ TENANT_STATES = (
 )
 DESIRED_STATES = ("running", "paused", "deleted")
 INCIDENT_KINDS = ("oom", "crash", "unhealthy", "crashloop", "secret_leak")
+TARGET_STATES = ("pending", "upgrading", "done", "failed", "skipped")
 # A blue/green upgrade keeps the old container serving until the new one is healthy.
 UP_STATES = ("running", "upgrading")
 
@@ -106,9 +107,31 @@ def build_families(snapshot: FleetSnapshot) -> list[Metric]:
     up = GaugeMetricFamily(
         "berth_tenant_up", "1 if the tenant is serving (running or upgrading).", labels=["tenant"]
     )
+    cpu = GaugeMetricFamily(
+        "berth_tenant_cpu_limit_cores", "CPU cores allocated, per live tenant.", labels=["tenant"]
+    )
+    memory = GaugeMetricFamily(
+        "berth_tenant_memory_limit_bytes", "Memory allocated, per live tenant.", labels=["tenant"]
+    )
     for t in snapshot.tenants:
         restarts.add_metric([t.slug], t.restart_count)
         up.add_metric([t.slug], 1 if t.state in UP_STATES else 0)
+        cpu.add_metric([t.slug], t.cpu)
+        memory.add_metric([t.slug], t.memory_mb * 1024 * 1024)
+
+    rollout_targets = GaugeMetricFamily(
+        "berth_rollout_targets",
+        "Tenants of the newest rollout by target state.",
+        labels=["version", "state"],
+    )
+    rollout_active = GaugeMetricFamily(
+        "berth_rollout_active", "1 while a rollout is in progress.", labels=["version"]
+    )
+    if snapshot.rollout is not None:
+        r = snapshot.rollout
+        for state, n in _with_known(Counter(r.targets), TARGET_STATES):
+            rollout_targets.add_metric([r.version, state], n)
+        rollout_active.add_metric([r.version], 1 if r.active else 0)
 
     return [
         tenants,
@@ -120,6 +143,10 @@ def build_families(snapshot: FleetSnapshot) -> list[Metric]:
         incidents_open,
         restarts,
         up,
+        cpu,
+        memory,
+        rollout_targets,
+        rollout_active,
     ]
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from controlplane.models import Incident, Tenant
+from controlplane.models import Incident, Rollout, RolloutTarget, Tenant
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,18 @@ class LiveTenant:
     slug: str
     state: str
     restart_count: int
+    cpu: float
+    memory_mb: int
+
+
+@dataclass(frozen=True)
+class RolloutProgress:
+    """The newest rollout and its targets per state (the one a dashboard shows)."""
+
+    version: str
+    state: str
+    active: bool
+    targets: dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,7 @@ class FleetSnapshot:
     groups: Sequence[TenantGroup]
     tenants: Sequence[LiveTenant]
     incidents: Sequence[IncidentKindTotals]
+    rollout: RolloutProgress | None = None
 
 
 class MetricsRepository:
@@ -61,6 +74,7 @@ class MetricsRepository:
             groups=await self.tenant_groups(),
             tenants=await self.live_tenants(),
             incidents=await self.incident_totals(),
+            rollout=await self.latest_rollout(),
         )
 
     async def tenant_groups(self) -> list[TenantGroup]:
@@ -94,12 +108,29 @@ class MetricsRepository:
     async def live_tenants(self) -> list[LiveTenant]:
         """The columns the per-tenant series need, for every live tenant."""
         stmt = (
-            select(Tenant.slug, Tenant.state, Tenant.restart_count)
+            select(Tenant.slug, Tenant.state, Tenant.restart_count, Tenant.cpu, Tenant.memory_mb)
             .where(Tenant.deleted_at.is_(None))
             .order_by(Tenant.slug)
         )
         rows = (await self.session.execute(stmt)).all()
-        return [LiveTenant(slug=s, state=st, restart_count=int(rc)) for s, st, rc in rows]
+        return [
+            LiveTenant(slug=s, state=st, restart_count=int(rc), cpu=float(c), memory_mb=int(m))
+            for s, st, rc, c, m in rows
+        ]
+
+    async def latest_rollout(self) -> RolloutProgress | None:
+        rollout = (
+            await self.session.execute(select(Rollout).order_by(Rollout.created_at.desc()).limit(1))
+        ).scalar_one_or_none()
+        if rollout is None:
+            return None
+        stmt = (
+            select(RolloutTarget.state, func.count())
+            .where(RolloutTarget.rollout_id == rollout.id)
+            .group_by(RolloutTarget.state)
+        )
+        counts = {state: int(n) for state, n in (await self.session.execute(stmt)).all()}
+        return RolloutProgress(rollout.blueprint_version, rollout.state, rollout.active, counts)
 
     async def incident_totals(self) -> list[IncidentKindTotals]:
         """Per kind: all occurrences ever, and incidents still open on live tenants."""

@@ -26,6 +26,7 @@ from controlplane.metrics.repository import (
     FleetSnapshot,
     IncidentKindTotals,
     LiveTenant,
+    RolloutProgress,
     TenantGroup,
 )
 from controlplane.models import Incident, Tenant
@@ -290,11 +291,12 @@ def test_families_from_a_snapshot() -> None:
             group("deleted", live=False, provisioned=True, n=7),
         ],
         tenants=[
-            LiveTenant("a", "running", 4),
-            LiveTenant("b", "failed", 0),
-            LiveTenant("c", "upgrading", 1),
+            LiveTenant("a", "running", 4, 0.5, 128),
+            LiveTenant("b", "failed", 0, 1.0, 64),
+            LiveTenant("c", "upgrading", 1, 0.25, 256),
         ],
         incidents=[IncidentKindTotals("oom", 5, 1), IncidentKindTotals("novel", 1, 1)],
+        rollout=RolloutProgress("2", "rolling", True, {"done": 4, "upgrading": 2}),
     )
     families = {f.name: f for f in build_families(snapshot)}
     values = {
@@ -326,6 +328,16 @@ def test_families_from_a_snapshot() -> None:
     assert values["berth_incidents_open"][("oom",)] == 1
     assert values["berth_tenant_restarts"] == {("a",): 4, ("b",): 0, ("c",): 1}
     assert values["berth_tenant_up"] == {("a",): 1, ("b",): 0, ("c",): 1}
+    assert values["berth_tenant_cpu_limit_cores"] == {("a",): 0.5, ("b",): 1.0, ("c",): 0.25}
+    assert values["berth_tenant_memory_limit_bytes"][("c",)] == 256 * 1024 * 1024
+    assert values["berth_rollout_targets"] == {
+        ("2", "pending"): 0,
+        ("2", "upgrading"): 2,
+        ("2", "done"): 4,
+        ("2", "failed"): 0,
+        ("2", "skipped"): 0,
+    }
+    assert values["berth_rollout_active"] == {("2",): 1}
 
 
 def test_known_labels_cover_the_code() -> None:
