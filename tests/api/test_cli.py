@@ -36,12 +36,12 @@ def run(*args: str) -> tuple[int, str, str]:
 
 def test_keys_create_list_revoke(api: None) -> None:
     code, out, _ = run(
-        "keys", "create", "--name", "ci", "--scope", "read", "--scope", "billing:read"
+        "keys", "create", "--name", "ci", "--scope", "read", "--scope", "billing:read", "--json"
     )
     assert code == 0, out
     created = json.loads(out)
     assert created["key"] and sorted(created["scopes"]) == ["billing:read", "read"]
-    code, out, _ = run("keys", "list")
+    code, out, _ = run("keys", "list", "--json")
     listed = {k["id"]: k for k in json.loads(out)}
     assert created["id"] in listed
     assert created["key"] not in out  # shown once, at creation only
