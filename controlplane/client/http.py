@@ -183,6 +183,22 @@ class Api:
                 self._unreachable(exc)
 
 
+def complete_slug(incomplete: str) -> list[str]:
+    """Shell completion for tenant slugs, from BERTH_URL; silent (no slugs) on any failure."""
+    url = os.environ.get("BERTH_URL", DEFAULT_URL)
+    token = os.environ.get("BERTH_TOKEN") or os.environ.get("BERTH_ADMIN_TOKEN")
+    if not token:
+        return []
+    try:
+        with httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=2, trust_env=False
+        ) as client:
+            items = client.get("/tenants", params={"limit": 500}).json()["items"]
+        return [t["slug"] for t in items if t["slug"].startswith(incomplete)]
+    except Exception:  # noqa: BLE001 - a completion must never print a traceback
+        return []
+
+
 def _parse_sse(response: httpx.Response) -> Iterator[tuple[str, Any]]:
     event = "message"
     data: list[str] = []

@@ -9,6 +9,7 @@ the counts, and tenants already reported are not printed twice.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from rich.progress import (
@@ -27,7 +28,7 @@ FINISHED = ("done", "failed", "skipped")
 STYLE = {"done": "green", "failed": "red", "skipped": "yellow"}
 # The server sends nothing while no tenant changes; a replace can take a provision timeout.
 SILENCE = 90.0
-MAX_RECONNECTS = 20
+MAX_RECONNECTS = 100
 
 
 def _finished(counts: dict[str, int]) -> int:
@@ -75,6 +76,17 @@ def follow(api: Api, rollout: dict[str, Any]) -> dict[str, Any]:
         TextColumn("{task.fields[state]}"),
         TimeElapsedColumn(),
     )
+    try:
+        return _follow(api, rollout, columns)
+    except KeyboardInterrupt:
+        fail(
+            f"stopped following; the rollout goes on: berth rollouts show {rid}",
+            ExitCode.INTERRUPTED,
+        )
+
+
+def _follow(api: Api, rollout: dict[str, Any], columns: tuple[Any, ...]) -> dict[str, Any]:
+    rid = rollout["id"]
     with Progress(*columns, console=err, transient=False) as progress:
         view = _View(progress, rollout)
         for _ in range(MAX_RECONNECTS):
@@ -93,6 +105,7 @@ def follow(api: Api, rollout: dict[str, Any]) -> dict[str, Any]:
             view.counts(final["counts"], final["state"])
             if final["state"] not in ("pending", "canary", "rolling"):
                 break
+            time.sleep(1)  # the stream ended early: reconnect, but never in a tight loop
         else:
             fail(
                 f"lost the event stream of rollout {rid}; it goes on: berth rollouts show {rid}",

@@ -12,14 +12,26 @@ from typing import Annotated
 
 import typer
 
-from controlplane.client.http import DEFAULT_URL, Api, ExitCode, JsonOpt, TokenOpt, UrlOpt, fail
+from controlplane.client.http import (
+    DEFAULT_URL,
+    Api,
+    ExitCode,
+    JsonOpt,
+    TokenOpt,
+    UrlOpt,
+    complete_slug,
+    fail,
+)
 from controlplane.client.output import emit, print_json, short_time, table
+from controlplane.client.tenants import wait_for_state
 
 secrets = typer.Typer(
     help="Set, remove and list a tenant's secrets (values are write-only).", no_args_is_help=True
 )
 
-SlugArg = Annotated[str, typer.Argument(help="the tenant's slug")]
+SlugArg = Annotated[str, typer.Argument(help="the tenant's slug", autocompletion=complete_slug)]
+WaitOpt = Annotated[bool, typer.Option(help="wait until the tenant runs again with the change")]
+WAIT_TIMEOUT = 120.0
 NameArg = Annotated[str, typer.Argument(help="the secret's name (an env variable name)")]
 
 
@@ -52,6 +64,7 @@ def secrets_set(
         Path | None,
         typer.Option(help="read the value from this file ('-' for stdin)", show_default=False),
     ] = None,
+    wait: WaitOpt = False,
     url: UrlOpt = DEFAULT_URL,
     token: TokenOpt = None,
     as_json: JsonOpt = False,
@@ -59,6 +72,8 @@ def secrets_set(
     """Set a secret; the tenant's container is recreated with it."""
     api = Api(url, token)  # token problems surface before the prompt, not after
     out = api.json("PUT", f"/tenants/{slug}/secrets/{name}", json={"value": read_value(value_file)})
+    if wait:
+        wait_for_state(api, slug, "running", WAIT_TIMEOUT)
     if as_json:
         print_json(out)
     else:
@@ -67,10 +82,17 @@ def secrets_set(
 
 @secrets.command("rm")
 def secrets_rm(
-    slug: SlugArg, name: NameArg, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None
+    slug: SlugArg,
+    name: NameArg,
+    wait: WaitOpt = False,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
 ) -> None:
     """Remove a secret; the container is recreated without it."""
-    Api(url, token).request("DELETE", f"/tenants/{slug}/secrets/{name}")
+    api = Api(url, token)
+    api.request("DELETE", f"/tenants/{slug}/secrets/{name}")
+    if wait:
+        wait_for_state(api, slug, "running", WAIT_TIMEOUT)
     typer.echo(f"removed {name} from {slug}")
 
 

@@ -8,14 +8,23 @@ from typing import Annotated, Any
 
 import typer
 
-from controlplane.client.http import DEFAULT_URL, Api, ExitCode, JsonOpt, TokenOpt, UrlOpt, fail
+from controlplane.client.http import (
+    DEFAULT_URL,
+    Api,
+    ExitCode,
+    JsonOpt,
+    TokenOpt,
+    UrlOpt,
+    complete_slug,
+    fail,
+)
 from controlplane.client.output import emit, fields, short_time, table
 
 tenants = typer.Typer(
     help="Sign up, inspect, pause, resume, restart and delete tenants.", no_args_is_help=True
 )
 
-SlugArg = Annotated[str, typer.Argument(help="the tenant's slug")]
+SlugArg = Annotated[str, typer.Argument(help="the tenant's slug", autocompletion=complete_slug)]
 
 COLUMNS = [
     ("SLUG", lambda t: t["slug"]),
