@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 XDIST ?= 3
 
-.PHONY: run test lint unit images bench clean install
+.PHONY: run test lint unit images bench clean install test-podman
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,6 +28,10 @@ lint: $(STAMP)
 
 test: $(STAMP) images lint
 	$(BIN)/pytest -n $(XDIST) --dist loadgroup -p no:cacheprovider tests
+
+# Foundation integration tests against Podman's Docker-compatible socket (needs podman).
+test-podman: $(STAMP) images
+	bash deploy/podman-test.sh
 
 unit: $(STAMP)
 	$(BIN)/pytest -p no:cacheprovider tests/unit

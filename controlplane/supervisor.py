@@ -20,6 +20,7 @@ from controlplane.bootstrap import ensure_default_blueprint
 from controlplane.embedded import EmbeddedPostgres, EmbeddedRedis, short_data_dir
 from controlplane.migrate import upgrade
 from controlplane.settings import Settings
+from provisioner.runtime.engine import NoEngine, detect
 
 console = Console(stderr=True)
 
@@ -195,10 +196,32 @@ class ChildCrashLoop(RuntimeError):
     """A Berth process keeps dying; better to stop loudly than to flap."""
 
 
+def check_engine() -> dict[str, str] | None:
+    """Find the container engine (Docker, then Podman) before starting anything.
+
+    Returns env for the children (DOCKER_HOST pinned to what was found, so every
+    process uses the same engine), or None after printing how to start one.
+    """
+    try:
+        engine = detect()
+    except NoEngine as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return None
+    runtimes = ", ".join(engine.runtimes) or "none reported"
+    console.print(
+        f"[green]{engine.name} {engine.version}[/] at {engine.base_url} "
+        f"({engine.source}; runtimes: {runtimes})"
+    )
+    return {"DOCKER_HOST": os.environ.get("DOCKER_HOST") or engine.base_url}
+
+
 def run(settings: Settings) -> int:
+    engine_env = check_engine()
+    if engine_env is None:
+        return 1
     sup = Supervisor(settings)
     try:
-        env = sup.prepare()
+        env = {**sup.prepare(), **engine_env}
         sup.start(env)
     except BaseException:
         sup.stop()

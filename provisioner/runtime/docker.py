@@ -6,6 +6,7 @@ inspects every container (one call each), where `api.containers()` is one call.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -26,6 +27,7 @@ from provisioner.runtime.base import (
     RuntimeBackend,
     RuntimeBackendError,
 )
+from provisioner.runtime.engine import client_kwargs, engine_name
 from provisioner.spec import LABEL_BLUEPRINT, LABEL_GENERATION
 
 MUTATING = ("POST", "PUT", "DELETE")
@@ -123,9 +125,8 @@ class DockerBackend(RuntimeBackend):
     """Tenant containers on one Docker engine."""
 
     def __init__(self, client: CountingAPIClient | None = None, *, network: str | None = None):
-        self.api = client or CountingAPIClient(
-            version="auto", timeout=60, **docker.utils.kwargs_from_env()
-        )
+        # Docker first, then Podman's Docker-compatible socket; NoEngine says how to start one.
+        self.api = client or CountingAPIClient(version="auto", timeout=60, **client_kwargs())
         self.network = network
         self._networks_ready: set[str] = set()
         self._network_lock = threading.Lock()
@@ -195,16 +196,28 @@ class DockerBackend(RuntimeBackend):
         # Creating an existing named volume is a no-op that returns it.
         self.api.create_volume(spec.volume, driver="local", labels=dict(spec.volume_labels))
 
+    @functools.cached_property
+    def engine(self) -> str:
+        """"docker" or "podman": Podman's Docker-compatible API differs in a few options."""
+        try:
+            return engine_name(self.api.version())
+        except (DockerException, requests.exceptions.RequestException) as exc:
+            raise _translate(exc, "engine version") from exc
+
+    def _tmp_owner(self, user: str) -> str:
+        if self.engine == "podman":
+            return "U"  # Podman 4 has no uid=/gid= tmpfs options; U chowns to the user
+        uid, _, gid = user.partition(":")
+        return f"uid={uid},gid={gid or uid}"
+
     def _create(self, spec: ContainerSpec) -> str:
-        uid, _, gid = spec.user.partition(":")
-        gid = gid or uid
         host_config = self.api.create_host_config(
             mounts=[Mount(target="/data", source=spec.volume, type="volume")],
             tmpfs={
-                # uid/gid keep /tmp writable for the tenant user after a restart;
-                # without them Docker 20.10 re-creates it as root 0755.
+                # The owner options keep /tmp writable for the tenant user after a
+                # restart; without them Docker 20.10 re-creates it as root 0755.
                 "/tmp": f"rw,noexec,nosuid,nodev,size={spec.tmpfs_mb}m,"
-                f"uid={uid},gid={gid},mode=1777"
+                f"{self._tmp_owner(spec.user)},mode=1777"
             },
             read_only=True,
             mem_limit=f"{spec.memory_mb}m",
