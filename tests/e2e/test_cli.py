@@ -124,6 +124,14 @@ def test_signup_secrets_deploy_with_progress_and_billing_export(
     berth: Cli, dock: docker.DockerClient
 ) -> None:
     a, b = _slug("cli"), _slug("cli")
+    outputs: list[str] = []
+    run = berth
+
+    def berth(*args: str, **kw: str) -> Result:  # every output is scanned for secrets below
+        r = run(*args, **kw)
+        outputs.extend([r.out, r.err])
+        return r
+
     for slug in (a, b):
         r = berth("tenants", "create", slug, "--wait", "--json")
         assert r.code == 0, r.err
@@ -152,6 +160,8 @@ def test_signup_secrets_deploy_with_progress_and_billing_export(
 
     r = berth("tenants", "list")
     assert r.code == 0 and a in r.out and b in r.out and "STATE" in r.out.splitlines()[0]
+    listed = {t["slug"]: t for t in json.loads(berth("tenants", "list", "--json").out)}
+    assert listed[a]["secrets"] == ["API_KEY"] and listed[b]["state"] == "running"
     r = berth("tenants", "show", a)
     assert r.code == 0 and "API_KEY" in r.out and "running" in r.out
 
@@ -191,6 +201,22 @@ def test_signup_secrets_deploy_with_progress_and_billing_export(
     billed = {row["tenant"]: row for row in export["rows"]}
     assert billed[a]["active_seconds"] and float(billed[a]["active_seconds"]) > 0
 
+    # Roll back, with the same live progress: both tenants return to v1.
+    r = berth("rollouts", "rollback", rollout["id"])
+    assert r.code == 0 and "2/2" in r.err and "v2 → v1" in r.err, r.err
+    for slug in (a, b):
+        assert json.loads(berth("tenants", "show", slug, "--json").out)["blueprint_version"] == "1"
+
+    r = berth("tenants", "pause", a, "--json")
+    assert r.code == 0 and json.loads(r.out)["desired_state"] == "paused", r.err
+    r = berth("tenants", "resume", a)
+    assert r.code == 0 and r.out.startswith(f"{a}: ") and "desired running" in r.out, r.err
+    r = berth("tenants", "restart", b, "--json")
+    assert r.code == 0 and json.loads(r.out)["state"] == "pending", r.err
+
+    # Nothing printed a secret value, anywhere.
+    assert not [x for x in outputs if value_a in x or value_b in x]
+
     for slug in (a, b):
         r = berth("tenants", "delete", slug, "--yes", "--json")
         assert r.code == 0 and json.loads(r.out)["desired_state"] == "deleted", r.err
@@ -221,6 +247,16 @@ def test_errors_are_one_line_with_the_reason_and_a_non_zero_exit(berth: Cli) -> 
 
     r = berth("tenants", "create", "Bad_Slug", "--json")
     assert r.code == 1 and "HTTP 422 invalid (slug)" in _one_error_line(r)
+
+    version = "cli-" + uuid.uuid4().hex[:8]
+    r = berth("blueprints", "add", version, "berth-sample:2", "--json")
+    assert r.code == 0 and json.loads(r.out)["is_current"] is False, r.err
+    r = berth("blueprints", "list")
+    assert r.code == 0 and any(
+        line.split()[:2] == [version, "berth-sample:2"] for line in r.out.splitlines()
+    )
+    r = berth("blueprints", "add", version, "berth-sample:1")
+    assert r.code == 1 and "HTTP 409 conflict (version)" in _one_error_line(r)
 
     r = berth("tenants", "list", BERTH_TOKEN="not-a-key")
     assert r.code == 1 and "HTTP 401" in _one_error_line(r) and "BERTH_TOKEN" in r.err
