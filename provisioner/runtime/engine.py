@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import docker
+import docker.constants
 import docker.utils
 import requests
 from docker.errors import DockerException
@@ -89,7 +90,10 @@ def _kwargs(candidate: Candidate, env: Mapping[str, str]) -> dict[str, Any]:
 
 def _answers(kwargs: dict[str, Any], timeout: int) -> bool:
     try:
-        client = docker.APIClient(version="1.41", timeout=timeout, **kwargs)
+        # The oldest API version the SDK speaks: `/_ping` answers on any engine.
+        client = docker.APIClient(
+            version=docker.constants.MINIMUM_DOCKER_API_VERSION, timeout=timeout, **kwargs
+        )
     except DockerException:
         return False
     try:
