@@ -111,16 +111,18 @@ def berth_burst(bs: BenchStack, n: int) -> tuple[float, Watch, list[str]]:
     return watch.done_at - t0, watch, slugs
 
 
-def raw_burst(raw: RawDocker, n: int) -> float:
+def raw_burst(raw: RawDocker, n: int, concurrency: int) -> float:
+    """n raw provisions, `concurrency` at a time; seconds until the last is healthy."""
     run = uuid.uuid4().hex[:6]
-    go = threading.Barrier(n + 1)
+    go = threading.Barrier(min(n, concurrency) + 1)
 
     def one(i: int) -> float:
-        go.wait()
+        if i < concurrency:
+            go.wait()
         s = raw.provision(f"rb{run}-{i:02d}")
         return s.wall0 + s.total
 
-    with ThreadPoolExecutor(n) as pool:
+    with ThreadPoolExecutor(concurrency) as pool:
         futures = [pool.submit(one, i) for i in range(n)]
         go.wait()
         t0 = time.time()
@@ -196,6 +198,9 @@ def over_caps(bs: BenchStack, n: int) -> Over:
 class Measurement:
     berth: list[float] = field(default_factory=list)
     raw: list[float] = field(default_factory=list)
+    raw_capped: list[float] = field(default_factory=list)  # raw, WORKER_CONCURRENCY at a time
+    berth_wide: float = 0.0  # Berth with worker concurrency = BURST
+    wide_watch: Watch = field(default_factory=Watch)
     watches: list[Watch] = field(default_factory=list)
     over: Over = field(default_factory=Over)
 
@@ -225,10 +230,20 @@ def run(cfg: RunConfig, log: Log = print) -> list[Row]:
                     )
                     berth_delete_all(bs.client, slugs)
                 else:
-                    seconds = raw_burst(raw, BURST)
+                    seconds = raw_burst(raw, BURST, BURST)
                     m.raw.append(seconds)
                     log(f"  raw: {BURST} healthy after {seconds:.1f}s")
                     raw.cleanup()
+            seconds = raw_burst(raw, BURST, WORKER_CONCURRENCY)
+            m.raw_capped.append(seconds)
+            log(f"  raw, {WORKER_CONCURRENCY} at a time: {BURST} healthy after {seconds:.1f}s")
+            raw.cleanup()
+            # What a wider worker buys: the same burst with one task slot per signup.
+            bs.workers[0].stop()  # type: ignore[attr-defined]
+            bs.stack.start_worker(concurrency=BURST)
+            m.berth_wide, m.wide_watch, slugs = berth_burst(bs, BURST)
+            log(f"  berth, worker concurrency {BURST}: running after {m.berth_wide:.1f}s")
+            berth_delete_all(bs.client, slugs)
             m.over = over_caps(bs, FULL_OVER if cfg.full else QUICK_OVER)
             o = m.over
             log(
@@ -270,6 +285,27 @@ def rows(m: Measurement, burst: int, rate: float) -> list[Row]:
             r,
             "s",
             samples=len(m.berth),
+        ),
+        Row(
+            NAME,
+            f"throughput vs raw {WORKER_CONCURRENCY} at a time (the worker's concurrency)",
+            BURST / b,
+            BURST / (sum(m.raw_capped) / len(m.raw_capped)),
+            "tenants/s",
+            samples=len(m.raw_capped),
+            note="raw provisions through a pool as wide as Berth's worker",
+        ),
+        Row(
+            NAME,
+            f"throughput with BERTH_WORKER_CONCURRENCY={BURST} vs raw {BURST} at once",
+            BURST / m.berth_wide,
+            BURST / r,
+            "tenants/s",
+            samples=1,
+            note=(
+                f"the same burst after restarting the worker with {BURST} task slots; max "
+                f"{m.wide_watch.max_pending} pending"
+            ),
         ),
         CheckRow(
             NAME,

@@ -39,6 +39,7 @@ from bench import procmem, rss
 from bench.harness import Benchmark, Row, RunConfig, percentile
 from bench.idle import _plan
 from bench.leftovers import check_clean, remove_all
+from bench.pyspy import PySpy
 from bench.reconcile import CheckRow
 from bench.reconcile import Measurement as ReconcileMeasurement
 from bench.reconcile import _sweeps as reconcile_sweeps
@@ -166,8 +167,12 @@ def _measure(bs: BenchStack, m: Measurement, log: Log) -> None:
 
     slugs = [f"dn{uuid.uuid4().hex[:5]}-{i:03d}" for i in range(m.n)]
     t0 = time.monotonic()
-    rss.sign_up(client, slugs, {"plan": plan, "limits": LIMITS})
-    m.progress = rss.wait_running(client, slugs, t0, log)
+    with (
+        PySpy(f"provision-{m.n}-worker", pgids["worker"]),
+        PySpy(f"provision-{m.n}-api", bs.api_pid),
+    ):
+        rss.sign_up(client, slugs, {"plan": plan, "limits": LIMITS})
+        m.progress = rss.wait_running(client, slugs, t0, log)
     m.up_seconds = time.monotonic() - t0
 
     time.sleep(rss.SETTLE)
@@ -200,7 +205,8 @@ def _measure(bs: BenchStack, m: Measurement, log: Log) -> None:
     m.single = one.target_seconds()[0]
     roll_back(client, one)
     log(f"  one replace {m.single:.2f}s; rolling all {m.n} at max_parallel {PARALLEL}")
-    big = deploy(client, slugs, PARALLEL)
+    with PySpy(f"rollout-{m.n}-worker", pgids["worker"]):
+        big = deploy(client, slugs, PARALLEL)
     m.rollout_seconds, m.rollout_client = big.api_seconds, big.client_seconds
     m.rollout_done = int(big.body["counts"].get("done", 0))
     log(f"  rollout of {m.n}: {m.rollout_seconds:.1f}s ({m.rollout_done} done)")
