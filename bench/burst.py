@@ -37,6 +37,7 @@ import redis
 from bench.harness import Benchmark, Row, RunConfig
 from bench.leftovers import check_clean, remove_all
 from bench.provision import RawDocker, _blueprint, berth_delete_all
+from bench.pyspy import PySpy
 from bench.reconcile import CheckRow
 from bench.stack import BenchStack, berth_stack
 
@@ -89,7 +90,12 @@ def _watch(bs: BenchStack, slugs: Sequence[str], t0: float) -> Watch:
         r.close()
 
 
-def berth_burst(bs: BenchStack, n: int) -> tuple[float, Watch, list[str]]:
+def berth_burst(bs: BenchStack, n: int, tag: str = "burst") -> tuple[float, Watch, list[str]]:
+    with PySpy(f"{tag}-worker", int(bs.workers[-1].proc.pid)):  # type: ignore[attr-defined]
+        return _berth_burst(bs, n)
+
+
+def _berth_burst(bs: BenchStack, n: int) -> tuple[float, Watch, list[str]]:
     run = uuid.uuid4().hex[:6]
     slugs = [f"bu{run}-{i:02d}" for i in range(n)]
     go = threading.Barrier(n + 1)
@@ -241,7 +247,7 @@ def run(cfg: RunConfig, log: Log = print) -> list[Row]:
             # What a wider worker buys: the same burst with one task slot per signup.
             bs.workers[0].stop()  # type: ignore[attr-defined]
             bs.stack.start_worker(concurrency=BURST)
-            m.berth_wide, m.wide_watch, slugs = berth_burst(bs, BURST)
+            m.berth_wide, m.wide_watch, slugs = berth_burst(bs, BURST, "burst-wide")
             log(f"  berth, worker concurrency {BURST}: running after {m.berth_wide:.1f}s")
             berth_delete_all(bs.client, slugs)
             m.over = over_caps(bs, FULL_OVER if cfg.full else QUICK_OVER)
