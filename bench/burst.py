@@ -34,12 +34,12 @@ from typing import Any
 import httpx
 import redis
 
-from bench.harness import Benchmark, Row, RunConfig
+from bench.harness import Benchmark, Row, RunConfig, percentile
 from bench.leftovers import check_clean, remove_all
 from bench.provision import RawDocker, _blueprint, berth_delete_all
 from bench.pyspy import PySpy
 from bench.reconcile import CheckRow
-from bench.stack import BenchStack, berth_stack
+from bench.stack import BenchStack, DockerEvents, berth_stack
 
 NAME = "burst"
 BURST = 50
@@ -200,6 +200,20 @@ def over_caps(bs: BenchStack, n: int) -> Over:
     return out
 
 
+def engine_phases(events: DockerEvents, seen: set[str], t0: float) -> tuple[float, float]:
+    """p50 seconds from the burst's start (wall clock) to each container's create
+    event, and from its create to its start event, over containers not in `seen`."""
+    with events._lock:
+        times = {k: dict(v) for k, v in events.times.items() if k not in seen}
+    to_create = [v["create"] - t0 for v in times.values() if "create" in v]
+    create_start = [
+        v["start"] - v["create"] for v in times.values() if {"create", "start"} <= set(v)
+    ]
+    if not to_create or not create_start:
+        return 0.0, 0.0
+    return percentile(to_create, 50), percentile(create_start, 50)
+
+
 @dataclass
 class Measurement:
     berth: list[float] = field(default_factory=list)
@@ -208,6 +222,8 @@ class Measurement:
     berth_wide: float = 0.0  # Berth with worker concurrency = BURST
     wide_watch: Watch = field(default_factory=Watch)
     watches: list[Watch] = field(default_factory=list)
+    # (side, p50 burst start → created, p50 created → started), from engine events
+    phases: list[tuple[str, float, float]] = field(default_factory=list)
     over: Over = field(default_factory=Over)
 
 
@@ -225,8 +241,15 @@ def run(cfg: RunConfig, log: Log = print) -> list[Row]:
             limits: dict[str, Any] = bs.client.get(f"/tenants/{warm}").json()["limits"]
             raw = RawDocker(bs.stack.settings, _blueprint(bs.client), limits)
             berth_delete_all(bs.client, [warm])
-            for side in order:
-                if side == "berth":
+            with DockerEvents(instance) as events:
+
+                def side_run(label: str, go: Callable[[], None]) -> None:
+                    seen, w0 = set(events.times), time.time()
+                    go()
+                    time.sleep(1.0)  # the last events in flight
+                    m.phases.append((label, *engine_phases(events, seen, w0)))
+
+                def berth_side(label: str = "Berth") -> None:
                     seconds, watch, slugs = berth_burst(bs, BURST)
                     m.berth.append(seconds)
                     m.watches.append(watch)
@@ -235,21 +258,31 @@ def run(cfg: RunConfig, log: Log = print) -> list[Row]:
                         f"(max {watch.max_pending} pending, {watch.max_queued} in the queue)"
                     )
                     berth_delete_all(bs.client, slugs)
-                else:
-                    seconds = raw_burst(raw, BURST, BURST)
-                    m.raw.append(seconds)
-                    log(f"  raw: {BURST} healthy after {seconds:.1f}s")
+
+                def raw_side(concurrency: int) -> None:
+                    assert raw is not None
+                    seconds = raw_burst(raw, BURST, concurrency)
+                    (m.raw if concurrency == BURST else m.raw_capped).append(seconds)
+                    log(f"  raw, {concurrency} at a time: {BURST} healthy after {seconds:.1f}s")
                     raw.cleanup()
-            seconds = raw_burst(raw, BURST, WORKER_CONCURRENCY)
-            m.raw_capped.append(seconds)
-            log(f"  raw, {WORKER_CONCURRENCY} at a time: {BURST} healthy after {seconds:.1f}s")
-            raw.cleanup()
-            # What a wider worker buys: the same burst with one task slot per signup.
-            bs.workers[0].stop()  # type: ignore[attr-defined]
-            bs.stack.start_worker(concurrency=BURST)
-            m.berth_wide, m.wide_watch, slugs = berth_burst(bs, BURST, "burst-wide")
-            log(f"  berth, worker concurrency {BURST}: running after {m.berth_wide:.1f}s")
-            berth_delete_all(bs.client, slugs)
+
+                def wide_side() -> None:
+                    # What a wider worker buys: the same burst with one task slot each.
+                    bs.workers[0].stop()  # type: ignore[attr-defined]
+                    bs.stack.start_worker(concurrency=BURST)
+                    m.berth_wide, m.wide_watch, slugs = berth_burst(bs, BURST, "burst-wide")
+                    log(f"  berth, worker concurrency {BURST}: running after {m.berth_wide:.1f}s")
+                    berth_delete_all(bs.client, slugs)
+
+                for side in order:
+                    if side == "berth":
+                        side_run("Berth", berth_side)
+                    else:
+                        side_run(f"raw {BURST} at once", lambda: raw_side(BURST))
+                side_run(
+                    f"raw {WORKER_CONCURRENCY} at a time", lambda: raw_side(WORKER_CONCURRENCY)
+                )
+                side_run(f"Berth, worker concurrency {BURST}", wide_side)
             m.over = over_caps(bs, FULL_OVER if cfg.full else QUICK_OVER)
             o = m.over
             log(
@@ -356,6 +389,18 @@ def rows(m: Measurement, burst: int, rate: float) -> list[Row]:
             note=f"429s without a Retry-After header: {o.missing_retry_after}",
         ),
     ]
+    for label, to_create, create_start in m.phases:
+        out.append(
+            Row(
+                NAME,
+                f"p50 engine phases, {label}: burst start → created / created → started",
+                to_create * 1000,
+                create_start * 1000,
+                "ms",
+                detail=True,
+                note="engine events; the 'raw baseline' column is created → started here",
+            )
+        )
     return out
 
 
