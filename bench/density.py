@@ -31,6 +31,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import docker.errors
 import docker.utils
 import httpx
 from sqlalchemy import text
@@ -38,12 +39,12 @@ from sqlalchemy import text
 from bench import procmem, rss
 from bench.harness import Benchmark, Row, RunConfig, percentile
 from bench.idle import _plan
-from bench.leftovers import check_clean, remove_all
+from bench.leftovers import remove_all
 from bench.pyspy import PySpy
 from bench.reconcile import CheckRow
 from bench.reconcile import Measurement as ReconcileMeasurement
 from bench.reconcile import _sweeps as reconcile_sweeps
-from bench.rollout import PARALLEL, deploy, roll_back
+from bench.rollout import PARALLEL, _check_clean, deploy, remove_networks, roll_back
 from bench.stack import BenchStack, berth_stack
 from controlplane.db import make_engine
 from provisioner.context import build_context
@@ -214,15 +215,26 @@ def _measure(bs: BenchStack, m: Measurement, log: Log) -> None:
 
 def run(cfg: RunConfig, log: Log = print) -> list[Row]:
     m = Measurement(n=FULL_TENANTS if cfg.full else QUICK_TENANTS)
-    with berth_stack("bdens") as bs:
-        instance = bs.instance
-        try:
-            _measure(bs, m, log)
-        finally:
-            rss.stop_processes(bs)
-            m.cleanup_seconds = remove_all(instance)
-            log(f"  containers and volumes removed in {m.cleanup_seconds:.0f}s")
-    check_clean(instance)
+    stuck: list[str] = []
+    instance, measured = "", False
+    try:
+        with berth_stack("bdens") as bs:
+            instance = bs.instance
+            try:
+                _measure(bs, m, log)
+                measured = True
+            finally:
+                rss.stop_processes(bs)
+                m.cleanup_seconds = remove_all(instance)
+                log(f"  containers and volumes removed in {m.cleanup_seconds:.0f}s")
+                # After hundreds of removals the engine may lag on the network's
+                # endpoint count (moby/moby#42119): retry before stop_stack's one try.
+                stuck = remove_networks(instance, log, tries=60)
+    except docker.errors.APIError as exc:
+        # stop_stack's network removal; the rest of the stack is gone by then.
+        if not measured or "active endpoints" not in str(exc):
+            raise
+    _check_clean(instance, stuck)
     return rows(m)
 
 
