@@ -45,13 +45,21 @@ def main(argv: list[str] | None = None) -> int:
     selected = [b for b in BENCHMARKS if args.only in (None, b.name)]
     fresh: list[Row] = []
     ran: list[str] = []
+    runs: dict[str, dict[str, object]] = {}
     failed: list[str] = []
     for bench in selected:
         print(f"== {bench.name} ({cfg.mode}): {bench.summary}", flush=True)
         started = time.monotonic()
+        load_before = report.load_average()
         try:
             fresh += bench.run(cfg)
             ran.append(bench.name)
+            runs[bench.name] = report.run_record(
+                mode=cfg.mode,
+                seconds=time.monotonic() - started,
+                load_before=load_before,
+                busy_before=background,
+            )
         except KeyboardInterrupt:
             print(f"== {bench.name}: interrupted; stacks cleaned up", file=sys.stderr)
             return 130
@@ -63,10 +71,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {bench.name}: done in {time.monotonic() - started:.0f}s", flush=True)
 
     if ran:
-        previous = (report.load() or {}).get("rows", [])
-        rows = report.merge_rows(previous, fresh, ran)
+        old = report.load() or {}
+        rows = report.merge_rows(old.get("rows", []), fresh, ran)
         doc = report.write(
             rows,
+            runs={**old.get("runs", {}), **runs},
             mode=cfg.mode,
             benchmarks={b.name: b.summary for b in BENCHMARKS},
             background_busy_cores=background,

@@ -27,9 +27,9 @@ class RunConfig:
 class Row:
     """One measured figure: Berth beside its raw baseline.
 
-    `max_ratio` is the target (berth / baseline must not exceed it); None makes the
-    row informational, with the verdict "info". `detail` rows (phase breakdowns)
-    appear in bench/results.md but not in the README.
+    `max_ratio` is the target (berth / baseline must not exceed it), or `min_ratio`
+    (it must reach it: throughputs); neither makes the row informational ("info").
+    `detail` rows (phase breakdowns) appear in bench/results.md but not in the README.
     """
 
     name: str
@@ -41,6 +41,7 @@ class Row:
     note: str = ""
     samples: int | None = None
     detail: bool = False  # breakdown rows: in results.md/json, left out of the README
+    min_ratio: float | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -50,11 +51,15 @@ class Row:
 
     @property
     def target(self) -> str:
+        if self.min_ratio is not None:
+            return f"≥ {self.min_ratio:g}×"
         return f"≤ {self.max_ratio:g}×" if self.max_ratio is not None else "info"
 
     @property
     def verdict(self) -> str:
         ratio = self.ratio
+        if ratio is not None and self.min_ratio is not None:
+            return "pass" if ratio >= self.min_ratio else "miss"
         if self.max_ratio is None or ratio is None:
             return "info"
         return "pass" if ratio <= self.max_ratio else "miss"

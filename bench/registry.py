@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from bench import containment, idle, provision, reconcile, rollout
+from bench import (
+    api_reads,
+    burst,
+    containment,
+    density,
+    idle,
+    provision,
+    reconcile,
+    rollout,
+    rss,
+)
 from bench.harness import Benchmark
 
 BENCHMARKS: list[Benchmark] = [
@@ -11,4 +21,8 @@ BENCHMARKS: list[Benchmark] = [
     reconcile.BENCHMARK,
     rollout.BENCHMARK,
     idle.BENCHMARK,
+    burst.BENCHMARK,
+    api_reads.BENCHMARK,
+    rss.BENCHMARK,
+    density.BENCHMARK,
 ]

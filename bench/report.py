@@ -76,6 +76,44 @@ def busy_cores(seconds: float = 2.0) -> float | None:
     return round((busy1 - busy0) / (total1 - total0) * (os.cpu_count() or 1), 2)
 
 
+def load_average() -> list[float]:
+    """The host's 1, 5 and 15 minute load averages (other helpers' work shows here)."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def run_record(
+    *, mode: str, seconds: float, load_before: list[float], busy_before: float | None
+) -> dict[str, Any]:
+    """When and under what load one benchmark's rows were measured."""
+    return {
+        "date": now_iso(),
+        "mode": mode,
+        "seconds": round(seconds),
+        "busy_cores_before": busy_before,
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
+    }
+
+
+def runs_table(runs: Mapping[str, Mapping[str, Any]]) -> str:
+    """One line per benchmark: which run its rows come from, and the host's load."""
+    lines = [
+        "| benchmark | measured (UTC) | mode | took | load avg 1/5/15 min, before → after |",
+        "|---|---|---|---:|---|",
+    ]
+    for name, r in runs.items():
+        before = "/".join(f"{v:g}" for v in r.get("load_average_before") or []) or "?"
+        after = "/".join(f"{v:g}" for v in r.get("load_average_after") or []) or "?"
+        lines.append(
+            f"| {name} | {r.get('date', '?')} | {r.get('mode', '?')} | {r.get('seconds', '?')} s "
+            f"| {before} → {after} |"
+        )
+    return "\n".join(lines)
+
+
 def machine_line(m: Mapping[str, Any]) -> str:
     mem = f"{m.get('memory_gib')} GiB RAM" if m.get("memory_gib") is not None else "? GiB RAM"
     return (
@@ -143,6 +181,7 @@ def merge_rows(
 def write(
     rows: list[dict[str, Any]],
     *,
+    runs: Mapping[str, Mapping[str, Any]] | None = None,
     mode: str,
     benchmarks: Mapping[str, str],
     background_busy_cores: float | None = None,
@@ -158,6 +197,8 @@ def write(
         # CPU the host was already spending before the run (other workloads): noise.
         "background_busy_cores": background_busy_cores,
         "benchmarks": dict(benchmarks),
+        # Per benchmark: the run its rows come from (rows of earlier runs are kept).
+        "runs": {k: dict(v) for k, v in (runs or {}).items()},
         "rows": rows,
     }
     json_path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -182,6 +223,13 @@ def markdown(doc: Mapping[str, Any]) -> str:
         table(doc["rows"]),
         "",
     ]
+    if doc.get("runs"):
+        parts += [
+            "Runs (each benchmark's rows come from its latest run):",
+            "",
+            runs_table(doc["runs"]),
+            "",
+        ]
     note_text = notes(doc["rows"])
     if note_text:
         parts += ["Notes:", "", note_text, ""]

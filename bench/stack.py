@@ -50,6 +50,7 @@ class BenchStack:
     client: httpx.Client
     workers: list[WorkerProcess]
     api_log: str
+    api_pid: int = 0
 
     @property
     def instance(self) -> str:
@@ -118,6 +119,7 @@ def berth_stack(tag: str, *, workers: int = 1, concurrency: int = 8) -> Iterator
             client=client,
             workers=started,
             api_log=str(log_path),
+            api_pid=api.pid,
         )
     finally:
         if client is not None:

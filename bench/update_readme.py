@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import ROOT
-from bench.report import RESULTS_JSON, load, table
+from bench.report import RESULTS_JSON, load, runs_table, table
 
 README = ROOT / "README.md"
 START = "<!-- bench:start -->"
@@ -28,7 +28,8 @@ def block(doc: Mapping[str, Any]) -> str:
         f"Machine: {doc['machine_line']}  \n"
         f"Date: {doc['date']} ({doc['mode']} mode, `make bench`{load})\n\n"
         f"{table(doc['rows'], detail=False)}\n\n"
-        "Phase breakdowns and notes: bench/results.md.\n"
+        + (f"{runs_table(doc['runs'])}\n\n" if doc.get("runs") else "")
+        + "Phase breakdowns and notes: bench/results.md.\n"
     )
 
 

@@ -2,16 +2,40 @@
 
 A session-level advisory lock lives exactly as long as its connection: a worker
 killed with SIGKILL drops its connection and so its locks, with no TTL to tune.
+
+Every tenant operation holds two pooled connections at its peak (the lock's, and a
+session's for its reads and writes), so a process runs at most as many at once as
+its engine's pool holds pairs; the rest wait for a slot here. Without that, a burst
+of signups over BERTH_WORKER_CONCURRENCY ~14, or a rollout with a large max_parallel,
+ran out of pooled connections and tasks failed with the pool's TimeoutError.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+# Connections left for work outside tenant operations (sweeps, a rollout's driver).
+RESERVED_CONNECTIONS = 2
+
+_slots: weakref.WeakKeyDictionary[AsyncEngine, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def operation_slots(engine: AsyncEngine) -> asyncio.Semaphore:
+    """How many tenant operations may run at once on `engine` (its pool's pairs)."""
+    slots = _slots.get(engine)
+    if slots is None:
+        pool = engine.sync_engine.pool
+        capacity = int(getattr(pool, "size", lambda: 5)()) + int(getattr(pool, "_max_overflow", 0))
+        slots = asyncio.Semaphore(max(1, (capacity - RESERVED_CONNECTIONS) // 2))
+        _slots[engine] = slots
+    return slots
 
 
 def lock_key(tenant_id: uuid.UUID) -> int:
@@ -21,7 +45,7 @@ def lock_key(tenant_id: uuid.UUID) -> int:
 @asynccontextmanager
 async def tenant_lock(engine: AsyncEngine, tenant_id: uuid.UUID) -> AsyncIterator[bool]:
     """Yield True if this task now owns the tenant, False if another task does."""
-    async with try_lock(engine, lock_key(tenant_id)) as got:
+    async with operation_slots(engine), try_lock(engine, lock_key(tenant_id)) as got:
         yield got
 
 

@@ -6,9 +6,10 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import any_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from controlplane.db import uuid_array
 from controlplane.models import Incident
 
 
@@ -96,7 +97,7 @@ class IncidentRepository:
             return {}
         stmt = (
             select(Incident)
-            .where(Incident.tenant_id.in_(tenant_ids))
+            .where(Incident.tenant_id == any_(uuid_array(tenant_ids)))
             .distinct(Incident.tenant_id)
             .order_by(Incident.tenant_id, Incident.id.desc())
         )

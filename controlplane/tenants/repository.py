@@ -6,9 +6,10 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, select, text, tuple_, update
+from sqlalchemy import Select, any_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from controlplane.db import uuid_array
 from controlplane.models import Plan, Tenant, TenantSecret
 from controlplane.models.base import utcnow
 
@@ -76,7 +77,7 @@ class TenantRepository:
             return {}
         stmt = (
             select(TenantSecret.tenant_id, TenantSecret.name)
-            .where(TenantSecret.tenant_id.in_(tenant_ids))
+            .where(TenantSecret.tenant_id == any_(uuid_array(tenant_ids)))
             .order_by(TenantSecret.name)
         )
         out: dict[uuid.UUID, list[str]] = {tid: [] for tid in tenant_ids}
