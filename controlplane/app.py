@@ -17,10 +17,13 @@ from controlplane.edge.endpoints import router as edge_router
 from controlplane.edge.gate import EdgeGateMiddleware
 from controlplane.edge.service import Edge
 from controlplane.errors import install_error_handlers
+from controlplane.events.endpoints import router as events_router
+from controlplane.events.service import EVENT_CHANNEL
 from controlplane.health.endpoints import router as health_router
 from controlplane.incidents.endpoints import router as incidents_router
 from controlplane.logging import configure_logging
 from controlplane.metrics.endpoints import router as metrics_router
+from controlplane.metrics.gate import GateCounts
 from controlplane.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from controlplane.plans.endpoints import router as plans_router
 from controlplane.queue import TaskQueue
@@ -54,6 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.box = SecretBox(settings.resolved_secret_key())
         app.state.admin_token = settings.resolved_admin_token()
         app.state.changes = TenantChanges(settings.require_database_url())
+        app.state.events = TenantChanges(settings.require_database_url(), channel=EVENT_CHANNEL)
+        app.state.gate_counts = GateCounts()
         activity = ActivityRecorder(app.state.redis)
         app.state.edge = Edge(
             domain=settings.domain,
@@ -77,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await activity.stop()
             await app.state.changes.close()
+            await app.state.events.close()
             await engine.dispose()
             app.state.redis.close()
 
@@ -94,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (
         health_router,
         tenants_router,
+        events_router,
         blueprints_router,
         plans_router,
         incidents_router,

@@ -24,6 +24,7 @@ ROUTE_SCOPES: dict[tuple[str, str], str | None] = {
     ("POST", "/tenants"): "signup",
     ("GET", "/tenants"): "read",
     ("GET", "/tenants/{slug}"): "read",
+    ("GET", "/tenants/{slug}/events"): "read",
     ("PATCH", "/tenants/{slug}"): "admin",
     ("DELETE", "/tenants/{slug}"): "admin",
     ("POST", "/tenants/{slug}/restart"): "admin",
