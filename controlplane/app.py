@@ -5,11 +5,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
 from controlplane.audit.endpoints import router as audit_router
 from controlplane.billing.endpoints import router as billing_router
 from controlplane.blueprints.endpoints import router as blueprints_router
+from controlplane.dashboard.auth import LOGIN_PATH, LoginRequired
+from controlplane.dashboard.endpoints import STATIC_DIR
+from controlplane.dashboard.endpoints import router as dashboard_router
+from controlplane.dashboard.sessions import SessionStore
 from controlplane.db import make_engine, make_sessionmaker
 from controlplane.edge.activity import ActivityRecorder
 from controlplane.edge.cache import GateCache
@@ -59,6 +65,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.changes = TenantChanges(settings.require_database_url())
         app.state.events = TenantChanges(settings.require_database_url(), channel=EVENT_CHANNEL)
         app.state.gate_counts = GateCounts()
+        app.state.dashboard_sessions = SessionStore(
+            app.state.redis, ttl=settings.dashboard_session_ttl
+        )
         activity = ActivityRecorder(app.state.redis)
         app.state.edge = Edge(
             domain=settings.domain,
@@ -110,6 +119,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audit_router,
         edge_router,
         billing_router,
+        dashboard_router,
     ):
         app.include_router(router)
+    app.mount("/dashboard/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
+
+    @app.exception_handler(LoginRequired)
+    async def _login_required(_: Request, __: LoginRequired) -> RedirectResponse:
+        return RedirectResponse(LOGIN_PATH, status_code=303)
+
     return app
