@@ -34,9 +34,7 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-async def fleet(
-    client: httpx.AsyncClient, worker: BerthProcess, _beat: BerthProcess
-) -> list[str]:
+async def fleet(client: httpx.AsyncClient, worker: BerthProcess, _beat: BerthProcess) -> list[str]:
     """Three running tenants (the first small enough to OOM quickly)."""
     prefix = "ui" + uuid.uuid4().hex[:6]
     slugs = [f"{prefix}-{n}" for n in ("alpha", "beta", "gamma")]
