@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import containment, idle, provision, reconcile, rollout
+from bench import containment, idle, monitoring, provision, reconcile, rollout
 from bench.harness import Benchmark
 
 BENCHMARKS: list[Benchmark] = [
@@ -11,4 +11,5 @@ BENCHMARKS: list[Benchmark] = [
     reconcile.BENCHMARK,
     rollout.BENCHMARK,
     idle.BENCHMARK,
+    monitoring.BENCHMARK,
 ]
