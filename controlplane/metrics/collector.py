@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
-from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
     HistogramMetricFamily,
     Metric,
 )
-from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from controlplane.metrics.gate import GATE_OUTCOMES
 from controlplane.metrics.repository import (
@@ -252,14 +252,39 @@ def build_families(snapshot: FleetSnapshot) -> list[Metric]:
     ]
 
 
-class SnapshotCollector(Collector):
-    """Yields families built beforehand; registered in a per-scrape registry."""
+@functools.lru_cache(maxsize=4096)
+def _value(value: float) -> str:
+    # Most samples repeat a few values (0, 1, a plan's limits): format each once.
+    text: str = floatToGoString(value)  # type: ignore[no-untyped-call]
+    return text
 
-    def __init__(self, families: Sequence[Metric]) -> None:
-        self.families = families
 
-    def collect(self) -> Iterator[Metric]:
-        yield from self.families
+def _label_value(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def exposition(families: Sequence[Metric]) -> bytes:
+    """The Prometheus text format (0.0.4) of `families`, as generate_latest writes it
+    for these metric types, without its per-sample overhead: at 1,000 tenants a scrape
+    holds ~6,000 samples and generate_latest spent most of the scrape formatting them."""
+    out: list[str] = []
+    for family in families:
+        name = family.name + "_total" if family.type == "counter" else family.name
+        doc = family.documentation.replace("\\", "\\\\").replace("\n", "\\n")
+        out.append(f"# HELP {name} {doc}\n# TYPE {name} {family.type}\n")
+        for sample in family.samples:
+            value = _value(sample.value)
+            if len(sample.labels) == 1:
+                ((k, v),) = sample.labels.items()
+                out.append(f'{sample.name}{{{k}="{_label_value(v)}"}} {value}\n')
+            elif sample.labels:
+                labels = ",".join(
+                    f'{k}="{_label_value(v)}"' for k, v in sorted(sample.labels.items())
+                )
+                out.append(f"{sample.name}{{{labels}}} {value}\n")
+            else:
+                out.append(f"{sample.name} {value}\n")
+    return "".join(out).encode()
 
 
 def render(snapshot: FleetSnapshot, *, started: float, gate: dict[str, int] | None = None) -> bytes:
@@ -270,6 +295,4 @@ def render(snapshot: FleetSnapshot, *, started: float, gate: dict[str, int] | No
         "Time this scrape spent reading the database and building the metrics.",
         value=time.perf_counter() - started,
     )
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector([*families, duration]))
-    return generate_latest(registry)
+    return exposition([*families, duration])
