@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
 from pathlib import Path
@@ -64,18 +65,18 @@ def _cookie(response: Response, name: str, value: str, max_age: int) -> None:
     )
 
 
-def _page(request: Request, name: str, who: Viewer | None, **context: Any) -> HTMLResponse:
-    context["csrf"] = who.session.csrf if who else ""
-    context["viewer"] = who
-    response = templates.TemplateResponse(request, name, context)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+async def _page(request: Request, name: str, who: Viewer | None, **context: Any) -> HTMLResponse:
+    context.update(request=request, csrf=who.session.csrf if who else "", viewer=who)
+    # A 1,000-row fleet page takes a while to render: keep it off the event loop,
+    # which also serves the gate and the event streams.
+    html = await asyncio.to_thread(templates.get_template(name).render, context)
+    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
 
 @router.get("", response_class=HTMLResponse, responses=HTML)
 async def fleet_page(request: Request, session: SessionDep, who: PageDep) -> HTMLResponse:
     """The fleet: counts by state, versions, the latest rollout, tenants and incidents."""
-    return _page(request, "fleet.html", who, fleet=await service.fleet(session))
+    return await _page(request, "fleet.html", who, fleet=await service.fleet(session))
 
 
 @router.get("/login", response_class=HTMLResponse, responses=HTML)
@@ -83,12 +84,12 @@ async def login_page(request: Request) -> Response:
     """The sign-in form (an API key with the read scope)."""
     if await current(request) is not None:
         return RedirectResponse("/dashboard", status_code=303)
-    return _login(request, error=None, status=200)
+    return await _login(request, error=None, status=200)
 
 
-def _login(request: Request, *, error: str | None, status: int) -> HTMLResponse:
+async def _login(request: Request, *, error: str | None, status: int) -> HTMLResponse:
     token = secrets.token_urlsafe(24)
-    response = _page(request, "login.html", None, login_csrf=token, error=error)
+    response = await _page(request, "login.html", None, login_csrf=token, error=error)
     response.status_code = status
     _cookie(response, LOGIN_CSRF_COOKIE, token, 600)
     return response
@@ -102,15 +103,15 @@ async def login(request: Request) -> Response:
     csrf = (form.get("csrf") or [""])[0]
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not secrets.compare_digest(csrf.encode(), expected.encode()):
-        return _login(request, error="The form expired; please sign in again.", status=400)
+        return await _login(request, error="The form expired; please sign in again.", status=400)
     try:
         principal = await principal_for_token(request, token) if token else None
     except Unauthorized:
         principal = None
     if principal is None:
-        return _login(request, error="That API key is not valid.", status=401)
+        return await _login(request, error="That API key is not valid.", status=401)
     if not principal.allows("read"):
-        return _login(request, error="That key lacks the 'read' scope.", status=403)
+        return await _login(request, error="That key lacks the 'read' scope.", status=403)
     opened = await store(request).open(principal.key_id)
     response = RedirectResponse("/dashboard", status_code=303)
     _cookie(response, COOKIE, opened.sid, store(request).ttl)
@@ -132,7 +133,7 @@ async def tenant_page(
     slug: SlugPath, request: Request, session: SessionDep, who: PageDep
 ) -> HTMLResponse:
     """One tenant: its state, usage, incidents and live lifecycle events."""
-    return _page(request, "tenant.html", who, view=await service.tenant(session, slug=slug))
+    return await _page(request, "tenant.html", who, view=await service.tenant(session, slug=slug))
 
 
 @router.post("/tenants/{slug}/pause")
