@@ -8,6 +8,7 @@ from bench import (
     containment,
     density,
     idle,
+    monitoring,
     provision,
     reconcile,
     rollout,
@@ -25,4 +26,5 @@ BENCHMARKS: list[Benchmark] = [
     api_reads.BENCHMARK,
     rss.BENCHMARK,
     density.BENCHMARK,
+    monitoring.BENCHMARK,
 ]

@@ -5,11 +5,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
 from controlplane.audit.endpoints import router as audit_router
 from controlplane.billing.endpoints import router as billing_router
 from controlplane.blueprints.endpoints import router as blueprints_router
+from controlplane.dashboard.auth import LOGIN_PATH, LoginRequired
+from controlplane.dashboard.endpoints import STATIC_DIR
+from controlplane.dashboard.endpoints import router as dashboard_router
+from controlplane.dashboard.sessions import SessionStore
 from controlplane.db import make_engine, make_sessionmaker
 from controlplane.edge.activity import ActivityRecorder
 from controlplane.edge.cache import GateCache
@@ -17,10 +23,13 @@ from controlplane.edge.endpoints import router as edge_router
 from controlplane.edge.gate import EdgeGateMiddleware
 from controlplane.edge.service import Edge
 from controlplane.errors import install_error_handlers
+from controlplane.events.endpoints import router as events_router
+from controlplane.events.service import EVENT_CHANNEL
 from controlplane.health.endpoints import router as health_router
 from controlplane.incidents.endpoints import router as incidents_router
 from controlplane.logging import configure_logging
 from controlplane.metrics.endpoints import router as metrics_router
+from controlplane.metrics.gate import GateCounts
 from controlplane.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from controlplane.plans.endpoints import router as plans_router
 from controlplane.queue import TaskQueue
@@ -54,6 +63,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.box = SecretBox(settings.resolved_secret_key())
         app.state.admin_token = settings.resolved_admin_token()
         app.state.changes = TenantChanges(settings.require_database_url())
+        app.state.events = TenantChanges(settings.require_database_url(), channel=EVENT_CHANNEL)
+        app.state.gate_counts = GateCounts()
+        app.state.dashboard_sessions = SessionStore(
+            app.state.redis, ttl=settings.dashboard_session_ttl
+        )
         activity = ActivityRecorder(app.state.redis)
         app.state.edge = Edge(
             domain=settings.domain,
@@ -77,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await activity.stop()
             await app.state.changes.close()
+            await app.state.events.close()
             await engine.dispose()
             app.state.redis.close()
 
@@ -94,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (
         health_router,
         tenants_router,
+        events_router,
         blueprints_router,
         plans_router,
         incidents_router,
@@ -103,6 +119,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audit_router,
         edge_router,
         billing_router,
+        dashboard_router,
     ):
         app.include_router(router)
+    app.mount("/dashboard/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
+
+    @app.exception_handler(LoginRequired)
+    async def _login_required(_: Request, __: LoginRequired) -> RedirectResponse:
+        return RedirectResponse(LOGIN_PATH, status_code=303)
+
     return app

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     wake_timeout: float = Field(default=30.0, gt=0)  # a wake gives up after this
     gate_wait: float = Field(default=20.0, gt=0)  # the gate holds a request this long
     waker_wait: float = Field(default=3.0, ge=0)  # the waker page shows after this
+    # Monitoring: measured CPU/memory per running tenant, and the dashboard's sessions.
+    usage_sample_interval: float = Field(default=30.0, gt=0)
+    dashboard_session_ttl: int = Field(default=8 * 3600, gt=0)  # seconds
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -9,8 +9,11 @@ becomes healthy it is removed and the old ones keep serving.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import dataclass
+from typing import Any
 
+from controlplane.events.repository import EventRepository
 from controlplane.models import Blueprint
 from provisioner.context import WorkerContext
 from provisioner.health import wait_healthy
@@ -47,6 +50,15 @@ async def remove(ctx: WorkerContext, infos: list[ContainerInfo]) -> None:
     await asyncio.gather(*(asyncio.to_thread(ctx.backend.remove, i.id) for i in infos))
 
 
+async def record_step(ctx: WorkerContext, inp: TenantSpecInput, kind: str, **detail: Any) -> None:
+    """Append a provisioning step to the tenant's events (fenced by its generation)."""
+    async with ctx.sessionmaker() as session:
+        await EventRepository(session).record_step(
+            uuid.UUID(inp.tenant_id), generation=inp.generation, kind=kind, detail=detail
+        )
+        await session.commit()
+
+
 def _free_name(slug: str, existing: list[ContainerInfo]) -> str:
     taken = {c.name for c in existing}
     for name in container_names(slug):
@@ -77,6 +89,7 @@ async def bring_up(
         keep = running[:1] or others[:1]
         await remove(ctx, [c for c in others if c not in keep])
         others = keep
+    await record_step(ctx, inp, "starting", version=inp.blueprint_version)
     if current:
         info = current[0]
         if info.state == "paused":
@@ -94,6 +107,7 @@ async def bring_up(
             await remove(ctx, holder)
             others = [c for c in others if c not in holder]
             info = await asyncio.to_thread(ctx.backend.ensure, spec)
+    await record_step(ctx, inp, "health_checking", container=info.name)
     result = await wait_healthy(
         ctx.backend,
         ctx.http(),

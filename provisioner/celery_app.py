@@ -52,6 +52,11 @@ def make_celery(settings: Settings) -> Celery:
                 "schedule": settings.idle_sweep_interval,
                 "options": {"expires": settings.idle_sweep_interval},
             },
+            "usage-sample": {
+                "task": "berth.sample_usage",
+                "schedule": settings.usage_sample_interval,
+                "options": {"expires": settings.usage_sample_interval},
+            },
         },
     )
     return app

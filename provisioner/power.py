@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable
 
 import structlog
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controlplane.audit.service import record
@@ -155,6 +156,7 @@ async def thaw(
         or tenant.observed_generation != tenant.generation
     ):
         return None
+    started = time.time()
     try:
         await asyncio.to_thread(ctx.backend.resume, tenant.container_id)
     except RuntimeBackendError:
@@ -163,6 +165,11 @@ async def thaw(
         on_serving()
     async with ctx.sessionmaker() as session:
         if actor is not None:
+            # The request and the result commit together here, so tell the lifecycle
+            # trigger when the wake really began (its wake-latency measurement).
+            await session.execute(
+                text("SELECT set_config('berth.wake_started', :at, true)"), {"at": repr(started)}
+            )
             await _request_wake(session, tenant_id, actor=actor)
         ok = await TenantRepository(session).set_observed(
             tenant_id,

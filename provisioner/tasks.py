@@ -13,6 +13,7 @@ from provisioner.idle import IdleResult, idle_sweep
 from provisioner.provisioning import Outcome, converge
 from provisioner.reconcile import SweepResult, reconcile
 from provisioner.rollouts import drive
+from provisioner.usage import sample_usage
 
 log = structlog.get_logger(__name__)
 
@@ -61,6 +62,13 @@ def idle_sweep_task() -> dict[str, object]:
     """Pause running tenants that have been idle past their plan's idle_after."""
     result: IdleResult = context.run(lambda ctx: idle_sweep(ctx, enqueue=_enqueue))
     return result.as_dict()
+
+
+@app.task(name="berth.sample_usage")
+def sample_usage_task() -> int:
+    """Measure CPU and memory of every running tenant into tenant_usage."""
+    measured: int = context.run(sample_usage)
+    return measured
 
 
 def _enqueue(tenant_id: str, countdown: float) -> None:

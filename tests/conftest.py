@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -104,6 +105,16 @@ def beat(_beat: BerthProcess) -> BerthProcess:
     if not _beat.alive:
         _beat.start()
     return _beat
+
+
+@pytest.fixture(scope="session")
+def api_server(stack: Stack) -> str:
+    """A real uvicorn process serving the API; its base URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    stack.start_api(port)
+    return f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="session")

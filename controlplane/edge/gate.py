@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from controlplane.edge.service import Edge
 from controlplane.errors import error_body
+from controlplane.metrics.gate import GateCounts
 
 GATE_PATH = "/edge/gate"
 RETRY_AFTER = 2
@@ -44,21 +45,26 @@ class EdgeGateMiddleware:
         for name, value in scope["headers"]:
             if name == b"x-forwarded-host":
                 host = value.decode("latin-1")[:300]
+        state = scope["app"].state
+        counts: GateCounts = state.gate_counts
         if not host:
+            counts.inc("invalid")
             body = error_body("invalid", "X-Forwarded-Host header is required", "X-Forwarded-Host")
             await _answer(send, 422, body)
             return
-        state = scope["app"].state
         edge: Edge = state.edge
         entry = await edge.resolve(host)
         if entry is None:
+            counts.inc("unknown")
             await _answer(send, 404, error_body("not_found", f"no tenant serves host '{host}'"))
             return
         edge.activity.touch(entry.tenant_id)
         if entry.paused and not await edge.wake(entry, wait=state.settings.gate_wait):
+            counts.inc("waking")
             detail = f"tenant '{entry.slug}' is waking up; retry shortly"
             await _answer(
                 send, 503, error_body("unavailable", detail), retry_after=str(RETRY_AFTER)
             )
             return
+        counts.inc("woken" if entry.paused else "allowed")
         await _answer(send, 200, None)

@@ -29,5 +29,6 @@ async def metrics(request: Request, _: MetricsDep) -> Response:
     async with request.app.state.sessionmaker() as session:
         snapshot = await MetricsRepository(session).snapshot()
     # Building the text is CPU work proportional to the fleet: keep it off the loop.
-    body = await asyncio.to_thread(render, snapshot, started=started)
+    gate = request.app.state.gate_counts.snapshot()
+    body = await asyncio.to_thread(render, snapshot, started=started, gate=gate)
     return Response(content=body, media_type=CONTENT_TYPE)

@@ -8,7 +8,15 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from controlplane.models import Incident, Rollout, RolloutTarget, Tenant
+from controlplane.models import Incident, Rollout, RolloutTarget, Tenant, TenantEvent, TenantUsage
+
+# Histogram bucket upper bounds (seconds). Provisioning means pulling nothing (images
+# are local) but starting and health-checking a container; a frozen tenant wakes in
+# milliseconds, a stopped one in about a second.
+PROVISION_BUCKETS = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
+WAKE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# The lifecycle event kinds the metrics count (see migration 0007 for all kinds).
+COUNTED_KINDS = ("routed", "provision_failed", "paused", "woken", "wake_requested")
 
 
 @dataclass(frozen=True)
@@ -21,6 +29,7 @@ class TenantGroup:
     live: bool
     provisioned: bool
     count: int
+    restarts: int = 0
 
 
 @dataclass(frozen=True)
@@ -30,6 +39,8 @@ class LiveTenant:
     restart_count: int
     cpu: float
     memory_mb: int
+    cpu_used: float | None = None  # measured cores, None until sampled twice
+    memory_used: int | None = None  # measured bytes, None until sampled
 
 
 @dataclass(frozen=True)
@@ -50,11 +61,24 @@ class IncidentKindTotals:
 
 
 @dataclass(frozen=True)
+class KindTotals:
+    """Lifecycle events of one kind: how many, their summed duration, and per bucket
+    bound (cumulative, Prometheus-style) how many took at most that long."""
+
+    kind: str
+    count: int
+    timed: int  # how many of them have a duration
+    duration_sum: float
+    buckets: dict[float, int]
+
+
+@dataclass(frozen=True)
 class FleetSnapshot:
     groups: Sequence[TenantGroup]
     tenants: Sequence[LiveTenant]
     incidents: Sequence[IncidentKindTotals]
     rollout: RolloutProgress | None = None
+    lifecycle: Sequence[KindTotals] = ()
 
 
 class MetricsRepository:
@@ -75,6 +99,7 @@ class MetricsRepository:
             tenants=await self.live_tenants(),
             incidents=await self.incident_totals(),
             rollout=await self.latest_rollout(),
+            lifecycle=await self.lifecycle_totals(),
         )
 
     async def tenant_groups(self) -> list[TenantGroup]:
@@ -91,6 +116,7 @@ class MetricsRepository:
             live,
             provisioned,
             func.count(),
+            func.coalesce(func.sum(Tenant.restart_count), 0),
         ).group_by(Tenant.state, Tenant.desired_state, Tenant.blueprint_version, live, provisioned)
         rows = (await self.session.execute(stmt)).all()
         return [
@@ -101,21 +127,68 @@ class MetricsRepository:
                 live=bool(is_live),
                 provisioned=bool(is_provisioned),
                 count=int(n),
+                restarts=int(restarts),
             )
-            for state, desired, version, is_live, is_provisioned, n in rows
+            for state, desired, version, is_live, is_provisioned, n, restarts in rows
         ]
 
     async def live_tenants(self) -> list[LiveTenant]:
-        """The columns the per-tenant series need, for every live tenant."""
+        """The columns the per-tenant series need, for every live tenant, with the
+        latest measured usage of those that run."""
         stmt = (
-            select(Tenant.slug, Tenant.state, Tenant.restart_count, Tenant.cpu, Tenant.memory_mb)
+            select(
+                Tenant.slug,
+                Tenant.state,
+                Tenant.restart_count,
+                Tenant.cpu,
+                Tenant.memory_mb,
+                TenantUsage.cpu_cores,
+                TenantUsage.memory_bytes,
+            )
+            .outerjoin(TenantUsage, TenantUsage.tenant_id == Tenant.id)
             .where(Tenant.deleted_at.is_(None))
             .order_by(Tenant.slug)
         )
         rows = (await self.session.execute(stmt)).all()
         return [
-            LiveTenant(slug=s, state=st, restart_count=int(rc), cpu=float(c), memory_mb=int(m))
-            for s, st, rc, c, m in rows
+            LiveTenant(
+                slug=s,
+                state=st,
+                restart_count=int(rc),
+                cpu=float(c),
+                memory_mb=int(m),
+                cpu_used=None if cu is None else float(cu),
+                memory_used=None if mu is None else int(mu),
+            )
+            for s, st, rc, c, m, cu, mu in rows
+        ]
+
+    async def lifecycle_totals(self) -> list[KindTotals]:
+        """Counts, duration sums and histogram buckets of the counted event kinds, in
+        one aggregate over tenant_events (deleted tenants' events included)."""
+        bounds = sorted(set(PROVISION_BUCKETS) | set(WAKE_BUCKETS))
+        dur = TenantEvent.duration_seconds
+        stmt = (
+            select(
+                TenantEvent.kind,
+                func.count(),
+                func.count(dur),
+                func.coalesce(func.sum(dur), 0.0),
+                *(func.count().filter(dur <= b) for b in bounds),
+            )
+            .where(TenantEvent.kind.in_(COUNTED_KINDS))
+            .group_by(TenantEvent.kind)
+        )
+        rows = (await self.session.execute(stmt)).all()
+        return [
+            KindTotals(
+                kind=row[0],
+                count=int(row[1]),
+                timed=int(row[2]),
+                duration_sum=float(row[3] or 0.0),
+                buckets={b: int(n) for b, n in zip(bounds, row[4:], strict=True)},
+            )
+            for row in rows
         ]
 
     async def latest_rollout(self) -> RolloutProgress | None:

@@ -4,6 +4,7 @@ from controlplane.models.api_key import ApiKey
 from controlplane.models.audit import AuditEvent
 from controlplane.models.base import Base
 from controlplane.models.blueprint import Blueprint
+from controlplane.models.event import TenantEvent, TenantUsage
 from controlplane.models.incident import Incident
 from controlplane.models.plan import Plan
 from controlplane.models.rollout import Rollout, RolloutTarget
@@ -22,6 +23,8 @@ __all__ = [
     "Rollout",
     "RolloutTarget",
     "Tenant",
+    "TenantEvent",
     "TenantSecret",
+    "TenantUsage",
     "UsageEntry",
 ]

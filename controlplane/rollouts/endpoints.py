@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from controlplane.blueprints.endpoints import router as blueprints_router
 from controlplane.deps import DeployDep, ReadDep, SessionDep, actor_of
@@ -131,43 +132,52 @@ async def rollout_events(
 ) -> StreamingResponse:
     """Server-sent events: a snapshot, then per-tenant transitions until the rollout ends."""
     await service.get(session, rollout_id=rollout_id)  # 404 before the stream starts
-    maker = request.app.state.sessionmaker
-
-    async def stream() -> AsyncIterator[bytes]:
-        last_state = None
-        since = None
-        while True:
-            async with maker() as s:
-                repo = RolloutRepository(s)
-                rollout = await repo.get(rollout_id)
-                assert rollout is not None
-                counts = await repo.counts(rollout_id)
-                if since is None:
-                    targets = list(await repo.targets(rollout_id))
-                    snap = rollout_out(rollout, counts, targets).model_dump(mode="json")
-                    yield _sse("snapshot", snap)
-                else:
-                    for t in await repo.targets_changed_since(rollout_id, since):
-                        body = target_out(t).model_dump(mode="json") | {"counts": counts}
-                        yield _sse("target", body)
-                        since = max(since, t.updated_at)
-                changed = await repo.targets(rollout_id)
-                since = max([t.updated_at for t in changed] + ([since] if since else []))
-                if rollout.state != last_state:
-                    last_state = rollout.state
-                    yield _sse(
-                        "rollout",
-                        {"state": rollout.state, "reason": rollout.reason, "counts": counts},
-                    )
-                if not rollout.active:
-                    return
-            if await request.is_disconnected():
-                return
-            await asyncio.sleep(0.5)
-
-    return StreamingResponse(
-        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    stream = rollout_stream(
+        request.app.state.sessionmaker, rollout_id, disconnected=request.is_disconnected
     )
+    return StreamingResponse(
+        stream, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )
+
+
+async def rollout_stream(
+    maker: async_sessionmaker[AsyncSession],
+    rollout_id: uuid.UUID,
+    *,
+    disconnected: Callable[[], Awaitable[bool]],
+) -> AsyncIterator[bytes]:
+    """The rollout's SSE: a snapshot, then per-target transitions until it ends (also
+    served to the dashboard under its cookie session)."""
+    last_state = None
+    since = None
+    while True:
+        async with maker() as s:
+            repo = RolloutRepository(s)
+            rollout = await repo.get(rollout_id)
+            assert rollout is not None
+            counts = await repo.counts(rollout_id)
+            if since is None:
+                targets = list(await repo.targets(rollout_id))
+                snap = rollout_out(rollout, counts, targets).model_dump(mode="json")
+                yield _sse("snapshot", snap)
+            else:
+                for t in await repo.targets_changed_since(rollout_id, since):
+                    body = target_out(t).model_dump(mode="json") | {"counts": counts}
+                    yield _sse("target", body)
+                    since = max(since, t.updated_at)
+            changed = await repo.targets(rollout_id)
+            since = max([t.updated_at for t in changed] + ([since] if since else []))
+            if rollout.state != last_state:
+                last_state = rollout.state
+                yield _sse(
+                    "rollout",
+                    {"state": rollout.state, "reason": rollout.reason, "counts": counts},
+                )
+            if not rollout.active:
+                return
+        if await disconnected():
+            return
+        await asyncio.sleep(0.5)
 
 
 def _sse(event: str, data: object) -> bytes:

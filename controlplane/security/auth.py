@@ -60,7 +60,11 @@ def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
 
 async def authenticate(request: Request) -> Principal:
     """Resolve the caller from the Authorization header, or raise 401."""
-    token = _bearer(request)
+    return await principal_for_token(request, _bearer(request))
+
+
+async def principal_for_token(request: Request, token: str) -> Principal:
+    """The principal an admin token or API key stands for, or raise 401."""
     admin_token: str = request.app.state.admin_token
     if hmac.compare_digest(token.encode(), admin_token.encode()):
         return ADMIN
@@ -75,6 +79,18 @@ async def authenticate(request: Request) -> Principal:
         if row.last_used_at is None or datetime.now(UTC) - row.last_used_at >= TOUCH_INTERVAL:
             await repo.touch(key_id)
             await session.commit()
+    return Principal(key_id=key_id, scopes=frozenset(row.scopes) & frozenset(SCOPES))
+
+
+async def principal_for_key_id(request: Request, key_id: str) -> Principal | None:
+    """The principal of an already-authenticated key id (a dashboard session), re-read
+    so that a revoked key or a changed scope takes effect at once; None if revoked."""
+    if key_id == ADMIN_KEY_ID:
+        return ADMIN
+    async with _sessionmaker(request)() as session:
+        row = await ApiKeyRepository(session).credentials(key_id)
+    if row is None or row.revoked_at is not None:
+        return None
     return Principal(key_id=key_id, scopes=frozenset(row.scopes) & frozenset(SCOPES))
 
 

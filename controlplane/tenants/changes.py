@@ -18,6 +18,7 @@ import asyncpg
 import structlog
 
 CHANNEL = "berth_tenant"
+ANY = "*"  # wait() on this key wakes on every tenant's notification
 log = structlog.get_logger(__name__)
 
 
@@ -28,8 +29,9 @@ def asyncpg_dsn(sqlalchemy_url: str) -> str:
 class TenantChanges:
     """One LISTEN connection per API process, fanned out to per-tenant waiters."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, *, channel: str = CHANNEL) -> None:
         self.dsn = asyncpg_dsn(database_url)
+        self.channel = channel
         self._conn: asyncpg.Connection | None = None
         self._lock = asyncio.Lock()
         self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
@@ -41,8 +43,9 @@ class TenantChanges:
         self._subscribers.append(callback)
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        for event in self._waiters.get(payload, ()):
-            event.set()
+        for key in (payload, ANY):
+            for event in self._waiters.get(key, ()):
+                event.set()
         for callback in self._subscribers:
             callback(payload)
 
@@ -62,7 +65,7 @@ class TenantChanges:
                 return True
             try:
                 self._conn = await asyncpg.connect(self.dsn, timeout=3)
-                await self._conn.add_listener(CHANNEL, self._on_notify)
+                await self._conn.add_listener(self.channel, self._on_notify)
                 self._conn.add_termination_listener(self._on_lost)
             except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
                 log.warning("tenant_listener_unavailable", error_type=type(exc).__name__)
@@ -71,7 +74,8 @@ class TenantChanges:
         return True
 
     async def wait(self, tenant_id: str, timeout: float) -> None:
-        """Return when `tenant_id` may have changed, or after `timeout` (max 1 s)."""
+        """Return when `tenant_id` (any tenant for ANY) may have changed, or after
+        `timeout` (max 1 s)."""
         event = asyncio.Event()
         self._waiters[tenant_id].add(event)
         try:

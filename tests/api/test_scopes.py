@@ -24,6 +24,7 @@ ROUTE_SCOPES: dict[tuple[str, str], str | None] = {
     ("POST", "/tenants"): "signup",
     ("GET", "/tenants"): "read",
     ("GET", "/tenants/{slug}"): "read",
+    ("GET", "/tenants/{slug}/events"): "read",
     ("PATCH", "/tenants/{slug}"): "admin",
     ("DELETE", "/tenants/{slug}"): "admin",
     ("POST", "/tenants/{slug}/restart"): "admin",
@@ -63,6 +64,26 @@ ROUTE_SCOPES: dict[tuple[str, str], str | None] = {
     ("GET", "/audit"): "admin",
 }
 
+# The dashboard's routes authenticate with its session cookie (controlplane/dashboard/
+# auth.py), not a bearer token: signed out, its pages redirect to the sign-in page and
+# the rest answer 401; POSTs also need the session's CSRF token. The scope a route
+# needs is that of the key the session was opened with, checked on every request.
+DASHBOARD_SCOPES: dict[tuple[str, str], str | None] = {
+    ("GET", "/dashboard"): "read",
+    ("GET", "/dashboard/login"): PUBLIC,
+    ("POST", "/dashboard/login"): PUBLIC,
+    ("POST", "/dashboard/logout"): "read",
+    ("GET", "/dashboard/tenants/{slug}"): "read",
+    ("POST", "/dashboard/tenants/{slug}/pause"): "admin",
+    ("POST", "/dashboard/tenants/{slug}/resume"): "admin",
+    ("POST", "/dashboard/tenants/{slug}/restart"): "admin",
+    ("POST", "/dashboard/rollouts"): "deploy",
+    ("GET", "/dashboard/events"): "read",
+    ("GET", "/dashboard/tenants/{slug}/events"): "read",
+    ("GET", "/dashboard/rollouts/{rollout_id}/events"): "read",
+}
+DASHBOARD_PAGES = {("GET", "/dashboard"), ("GET", "/dashboard/tenants/{slug}")}
+
 # Path parameters point at things that do not exist, so a request that gets past
 # authorization answers 404/422 and never changes anything (no deploy, no delete).
 PARAMS = {
@@ -100,11 +121,14 @@ async def _key(client: httpx.AsyncClient, scopes: set[str]) -> str:
 
 def test_every_route_declares_its_scope(app: FastAPI) -> None:
     routes = _openapi_routes(app)
-    undeclared = routes - ROUTE_SCOPES.keys()
+    declared = ROUTE_SCOPES.keys() | DASHBOARD_SCOPES.keys()
+    assert not ROUTE_SCOPES.keys() & DASHBOARD_SCOPES.keys()
+    undeclared = routes - declared
     assert not undeclared, f"routes without a declared scope in ROUTE_SCOPES: {undeclared}"
-    stale = ROUTE_SCOPES.keys() - routes
+    stale = declared - routes
     assert not stale, f"ROUTE_SCOPES lists routes the app does not have: {stale}"
-    assert set(ROUTE_SCOPES.values()) - {PUBLIC} <= set(SCOPES)
+    values = set(ROUTE_SCOPES.values()) | set(DASHBOARD_SCOPES.values())
+    assert values - {PUBLIC} <= set(SCOPES)
 
 
 async def test_signup_cannot_read_tenants(
@@ -164,3 +188,85 @@ async def test_admin_scoped_key_may_call_admin_routes(
     for path in ("/api-keys", "/audit", "/tenants", "/metrics", "/plans"):
         r = await anon.get(path, headers=headers)
         assert r.status_code == 200, (path, r.status_code)
+
+
+async def _dashboard_call(
+    base: str, method: str, path: str, *, sid: str | None = None, csrf: str | None = None
+) -> tuple[int, dict[str, str], str]:
+    """One request to the real server; an event stream is closed once its head is read."""
+    headers = {}
+    if sid is not None:
+        headers["Cookie"] = f"berth_session={sid}"
+    if csrf is not None:
+        headers["X-CSRF-Token"] = csrf
+    body = {"version": "no-such-version"} if path == "/dashboard/rollouts" else None
+    async with (
+        httpx.AsyncClient(base_url=base, timeout=10, trust_env=False) as h,
+        h.stream(method, path, headers=headers, json=body) as r,
+    ):
+        if r.headers.get("content-type", "").startswith("text/event-stream"):
+            return r.status_code, dict(r.headers), ""
+        await r.aread()
+        return r.status_code, dict(r.headers), r.text
+
+
+async def test_every_dashboard_route_enforces_its_scope_by_session(
+    app: FastAPI, client: httpx.AsyncClient, api_server: str
+) -> None:
+    from controlplane.security.keys import key_id_of
+
+    sessions = app.state.dashboard_sessions
+    non_admin = set(SCOPES) - {"admin"}
+    lacking = {s: key_id_of(await _key(client, non_admin - {s})) for s in SCOPES}
+    only = {s: key_id_of(await _key(client, {s})) for s in SCOPES}
+    checked = 0
+    for (method, template), scope in sorted(DASHBOARD_SCOPES.items()):
+        path = _concrete(template)
+        status, headers, _ = await _dashboard_call(api_server, method, path)
+        if scope is PUBLIC:
+            assert status not in (401, 403), (method, template, status)
+            continue
+        if (method, template) in DASHBOARD_PAGES:
+            assert status == 303 and headers["location"] == "/dashboard/login", (template, status)
+        else:
+            assert status == 401, (method, template, status)
+
+        s = await sessions.open(lacking[scope])
+        status, _, text = await _dashboard_call(api_server, method, path, sid=s.sid, csrf=s.csrf)
+        assert status == 403 and scope in text, (method, template, scope, status, text)
+
+        s = await sessions.open(only[scope])
+        if method != "GET":
+            # The right scope without the session's CSRF token is refused.
+            status, _, text = await _dashboard_call(api_server, method, path, sid=s.sid)
+            assert status == 403 and "CSRF" in text, (method, template, status, text)
+            status, _, _ = await _dashboard_call(
+                api_server, method, path, sid=s.sid, csrf="not-" + s.csrf
+            )
+            assert status == 403, (method, template, status)
+        status, _, text = await _dashboard_call(api_server, method, path, sid=s.sid, csrf=s.csrf)
+        assert status not in (401, 403), (method, template, scope, status, text)
+        if method != "GET":
+            # Nothing in PARAMS exists; signing out is the one harmless success.
+            ok = (204,) if template == "/dashboard/logout" else (404, 422)
+            assert status in ok, (method, template, status, text)
+
+        s = await sessions.open("admin")  # the admin token's session may call everything
+        status, _, _ = await _dashboard_call(api_server, method, path, sid=s.sid, csrf=s.csrf)
+        assert status not in (401, 403), (method, template, status)
+        checked += 1
+    assert checked == sum(1 for scope in DASHBOARD_SCOPES.values() if scope is not PUBLIC)
+
+
+async def test_a_revoked_key_ends_its_dashboard_sessions(
+    app: FastAPI, client: httpx.AsyncClient, api_server: str
+) -> None:
+    from controlplane.security.keys import key_id_of
+
+    key_id = key_id_of(await _key(client, {"read"}))
+    assert key_id is not None
+    s = await app.state.dashboard_sessions.open(key_id)
+    assert (await _dashboard_call(api_server, "GET", "/dashboard", sid=s.sid))[0] == 200
+    assert (await client.delete(f"/api-keys/{key_id}")).status_code in (200, 204)
+    status, headers, _ = await _dashboard_call(api_server, "GET", "/dashboard", sid=s.sid)
+    assert status == 303 and headers["location"] == "/dashboard/login"

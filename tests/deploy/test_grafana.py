@@ -7,10 +7,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-from controlplane.metrics.collector import build_families
+from controlplane.metrics.collector import build_families, lifecycle_families
 from controlplane.metrics.repository import (
+    PROVISION_BUCKETS,
+    WAKE_BUCKETS,
     FleetSnapshot,
     IncidentKindTotals,
+    KindTotals,
     LiveTenant,
     RolloutProgress,
     TenantGroup,
@@ -23,17 +26,20 @@ MATCHERS = re.compile(r"(berth_[a-z_]+)\{([^}]*)\}")
 
 
 def exported() -> dict[str, set[str]]:
-    """Every family /metrics serves, with its label names."""
+    """Every series name /metrics serves (as Prometheus stores it: counters with
+    _total, histograms as _bucket/_sum/_count), with its label names."""
+    buckets = dict.fromkeys(set(PROVISION_BUCKETS) | set(WAKE_BUCKETS), 1)
     snapshot = FleetSnapshot(
-        groups=[TenantGroup("running", "running", "1", True, True, 1)],
-        tenants=[LiveTenant("a", "running", 0, 0.5, 64)],
+        groups=[TenantGroup("running", "running", "1", True, True, 1, restarts=1)],
+        tenants=[LiveTenant("a", "running", 0, 0.5, 64, cpu_used=0.1, memory_used=1)],
         incidents=[IncidentKindTotals("oom", 1, 0)],
         rollout=RolloutProgress("2", "done", False, {"done": 1}),
+        lifecycle=[KindTotals(k, 1, 1, 1.0, buckets) for k in ("routed", "woken", "paused")],
     )
-    families = {
-        f.name: {label for s in f.samples for label in s.labels} for f in build_families(snapshot)
-    }
-    families["berth_scrape_duration_seconds"] = set()
+    families: dict[str, set[str]] = {"berth_scrape_duration_seconds": set()}
+    for f in build_families(snapshot) + lifecycle_families(snapshot, {"allowed": 1}):
+        for s in f.samples:
+            families.setdefault(s.name, set()).update(s.labels)
     return families
 
 
@@ -77,9 +83,16 @@ def test_the_dashboard_covers_what_operators_look_at() -> None:
     for needed in (
         "berth_tenants",  # fleet states
         "berth_rollout_targets",  # rollout progress
-        'berth_incidents{kind="oom"}',  # OOMs
-        "berth_tenant_restarts",  # restarts
-        "berth_tenant_cpu_limit_cores",  # per-tenant usage (allocation)
+        'berth_incidents_total{kind="oom"}',  # OOMs
+        "berth_tenant_restarts_total",  # restarts
+        "berth_restarts_total",
+        "berth_tenant_cpu_limit_cores",  # per-tenant allocation
         "berth_tenant_memory_limit_bytes",
+        "berth_tenant_cpu_usage_cores",  # per-tenant measured use
+        "berth_tenant_memory_usage_bytes",
+        "berth_provision_duration_seconds_bucket",  # provision latency
+        "berth_provisions_total",
+        "berth_wake_duration_seconds_bucket",  # wake latency
+        "berth_gate_requests_total",
     ):
         assert needed in exprs, needed

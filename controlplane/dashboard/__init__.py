@@ -1,0 +1,1 @@
+"""The operator's web dashboard: server-rendered pages, a little plain JavaScript."""

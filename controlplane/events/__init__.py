@@ -1,0 +1,1 @@
+"""Tenant lifecycle events: the log behind GET /tenants/{slug}/events and the metrics."""
