@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     wake_timeout: float = Field(default=30.0, gt=0)  # a wake gives up after this
     gate_wait: float = Field(default=20.0, gt=0)  # the gate holds a request this long
     waker_wait: float = Field(default=3.0, ge=0)  # the waker page shows after this
+    # Runtime security: controlplane/tenant_runtime, provisioner/leakscan.py.
+    runtime_url: str = ""  # injected as BERTH_RUNTIME_URL when set: where tenants call back
+    leak_scan_interval: float = Field(default=60.0, gt=0)  # seconds between log scans
+    leak_scan_min_length: int = Field(default=8, ge=1)  # shorter secret values are not scanned
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -52,6 +52,11 @@ def make_celery(settings: Settings) -> Celery:
                 "schedule": settings.idle_sweep_interval,
                 "options": {"expires": settings.idle_sweep_interval},
             },
+            "leak-scan": {
+                "task": "berth.leak_scan",
+                "schedule": settings.leak_scan_interval,
+                "options": {"expires": settings.leak_scan_interval},
+            },
         },
     )
     return app

@@ -10,6 +10,7 @@ from celery import Task, signals
 from provisioner import context
 from provisioner.celery_app import app
 from provisioner.idle import IdleResult, idle_sweep
+from provisioner.leakscan import LeakScanResult, leak_scan
 from provisioner.provisioning import Outcome, converge
 from provisioner.reconcile import SweepResult, reconcile
 from provisioner.rollouts import drive
@@ -60,6 +61,13 @@ def reconcile_task() -> dict[str, int]:
 def idle_sweep_task() -> dict[str, object]:
     """Pause running tenants that have been idle past their plan's idle_after."""
     result: IdleResult = context.run(lambda ctx: idle_sweep(ctx, enqueue=_enqueue))
+    return result.as_dict()
+
+
+@app.task(name="berth.leak_scan")
+def leak_scan_task() -> dict[str, object]:
+    """Scan running tenant containers' new log lines for their own secrets' values."""
+    result: LeakScanResult = context.run(leak_scan)
     return result.as_dict()
 
 

@@ -7,6 +7,7 @@ from controlplane.models.blueprint import Blueprint
 from controlplane.models.incident import Incident
 from controlplane.models.plan import Plan
 from controlplane.models.rollout import Rollout, RolloutTarget
+from controlplane.models.runtime_token import RuntimeToken
 from controlplane.models.secret import TenantSecret
 from controlplane.models.tenant import Tenant
 from controlplane.models.usage import BillingStatement, UsageEntry
@@ -21,6 +22,7 @@ __all__ = [
     "Plan",
     "Rollout",
     "RolloutTarget",
+    "RuntimeToken",
     "Tenant",
     "TenantSecret",
     "UsageEntry",
