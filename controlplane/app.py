@@ -35,9 +35,11 @@ from controlplane.plans.endpoints import router as plans_router
 from controlplane.queue import TaskQueue
 from controlplane.redis_client import redis_client
 from controlplane.rollouts.endpoints import router as rollouts_router
+from controlplane.sandbox import EngineRuntimes
 from controlplane.security.crypto import SecretBox
 from controlplane.security.endpoints import router as api_keys_router
 from controlplane.settings import Settings, get_settings
+from controlplane.tenant_runtime.endpoints import router as runtime_router
 from controlplane.tenants.changes import TenantChanges
 from controlplane.tenants.endpoints import router as tenants_router
 from provisioner.celery_app import make_celery
@@ -60,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.redis = redis_client(settings.require_redis_url())
         app.state.queue = TaskQueue(make_celery(settings))
         app.state.backend = DockerBackend(network=settings.tenant_network)
+        app.state.runtimes = EngineRuntimes(app.state.backend)
         app.state.box = SecretBox(settings.resolved_secret_key())
         app.state.admin_token = settings.resolved_admin_token()
         app.state.changes = TenantChanges(settings.require_database_url())
@@ -120,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         edge_router,
         billing_router,
         dashboard_router,
+        runtime_router,
     ):
         app.include_router(router)
     app.mount("/dashboard/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")

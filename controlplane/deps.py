@@ -60,6 +60,8 @@ SignupDep = Annotated[Principal, Depends(signup_principal)]
 DeployDep = Annotated[Principal, Depends(require("deploy"))]
 MetricsReadDep = Annotated[Principal, Depends(require("metrics:read"))]
 BillingReadDep = Annotated[Principal, Depends(require("billing:read"))]
+# Tenant runtime tokens only (controlplane/tenant_runtime): no API key or admin token.
+RuntimeDep = Annotated[Principal, Depends(require("runtime"))]
 
 
 def actor_of(principal: Principal, request: Request) -> Actor:

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     # Monitoring: measured CPU/memory per running tenant, and the dashboard's sessions.
     usage_sample_interval: float = Field(default=30.0, gt=0)
     dashboard_session_ttl: int = Field(default=8 * 3600, gt=0)  # seconds
+    # Runtime security: controlplane/tenant_runtime, provisioner/leakscan.py.
+    runtime_url: str = ""  # injected as BERTH_RUNTIME_URL when set: where tenants call back
+    leak_scan_interval: float = Field(default=60.0, gt=0)  # seconds between log scans
+    leak_scan_min_length: int = Field(default=8, ge=1)  # shorter secret values are not scanned
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -9,18 +9,21 @@ becomes healthy it is removed and the old ones keep serving.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from controlplane.events.repository import EventRepository
 from controlplane.models import Blueprint
+from controlplane.tenant_runtime import service as runtime_tokens
 from provisioner.context import WorkerContext
 from provisioner.health import wait_healthy
 from provisioner.runtime.base import ContainerInfo, NameConflict
 from provisioner.spec import (
     LABEL_BLUEPRINT,
     LABEL_GENERATION,
+    LABEL_RUNTIME_TOKEN,
     TenantSpecInput,
     build_spec,
     container_names,
@@ -69,6 +72,31 @@ def _free_name(slug: str, existing: list[ContainerInfo]) -> str:
     return container_names(slug)[0]
 
 
+async def _with_new_token(ctx: WorkerContext, inp: TenantSpecInput) -> TenantSpecInput:
+    """A fresh runtime token for the container about to be created (committed first,
+    so the container never holds a token the database does not know)."""
+    async with ctx.sessionmaker() as session:
+        new = await runtime_tokens.issue(session, tenant_id=uuid.UUID(inp.tenant_id))
+        await session.commit()
+    return dataclasses.replace(inp, runtime_token_id=new.token_id, runtime_token=new.token)
+
+
+async def _settle_tokens(
+    ctx: WorkerContext, inp: TenantSpecInput, serving: ContainerInfo | None
+) -> None:
+    """Keep only the serving container's token; a recreate thereby rotates it."""
+    async with ctx.sessionmaker() as session:
+        if serving is not None:
+            await runtime_tokens.keep_only(
+                session,
+                tenant_id=uuid.UUID(inp.tenant_id),
+                keep=serving.labels.get(LABEL_RUNTIME_TOKEN),
+            )
+        elif inp.runtime_token_id:
+            await runtime_tokens.discard(session, token_id=inp.runtime_token_id)
+        await session.commit()
+
+
 async def bring_up(
     ctx: WorkerContext,
     inp: TenantSpecInput,
@@ -95,8 +123,12 @@ async def bring_up(
         if info.state == "paused":
             await asyncio.to_thread(ctx.backend.resume, info.id)
         elif not info.running or not info.ip:
+            # If the container still exists the engine keeps its env (and token); the
+            # token issued here is then revoked below as not the serving one.
+            inp = await _with_new_token(ctx, inp)
             info = await asyncio.to_thread(ctx.backend.ensure, build_spec(inp, name=info.name))
     else:
+        inp = await _with_new_token(ctx, inp)
         spec = build_spec(inp, name=_free_name(inp.slug, others))
         try:
             info = await asyncio.to_thread(ctx.backend.ensure, spec)
@@ -119,6 +151,8 @@ async def bring_up(
     )
     if not result.healthy:
         await remove(ctx, [info])
+        await _settle_tokens(ctx, inp, None)
         return BringUp(False, None, result.reason, others)
     await remove(ctx, others)
+    await _settle_tokens(ctx, inp, result.info or info)
     return BringUp(True, result.info or info, None, [])

@@ -57,6 +57,11 @@ def make_celery(settings: Settings) -> Celery:
                 "schedule": settings.usage_sample_interval,
                 "options": {"expires": settings.usage_sample_interval},
             },
+            "leak-scan": {
+                "task": "berth.leak_scan",
+                "schedule": settings.leak_scan_interval,
+                "options": {"expires": settings.leak_scan_interval},
+            },
         },
     )
     return app

@@ -13,6 +13,7 @@ import uuid
 import structlog
 
 from controlplane.models import Tenant
+from controlplane.tenant_runtime import service as runtime_tokens
 from controlplane.tenants.repository import TenantRepository
 from provisioner import power
 from provisioner.bluegreen import bring_up, remove
@@ -109,6 +110,7 @@ async def _teardown(ctx: WorkerContext, tenant: Tenant) -> Outcome:
     if not tenant.keep_data:
         await asyncio.to_thread(ctx.backend.remove_volume, volume_name(tenant.slug, str(tenant.id)))
     async with ctx.sessionmaker() as session:
+        await runtime_tokens.revoke_all(session, tenant_id=tenant.id)
         await TenantRepository(session).mark_deleted(tenant.id)
         await session.commit()
     log.info("tenant_deleted", tenant=tenant.slug, keep_data=tenant.keep_data)

@@ -13,9 +13,11 @@ from enum import StrEnum
 from controlplane.blueprints.repository import BlueprintRepository
 from controlplane.models import Blueprint, Plan, Tenant
 from controlplane.plans.repository import PlanRepository
+from controlplane.sandbox import effective_runtime
 from controlplane.tenants.repository import TenantRepository
 from provisioner.bluegreen import matches
 from provisioner.context import WorkerContext
+from provisioner.egress import policy
 from provisioner.runtime.base import ContainerInfo
 from provisioner.spec import LABEL_INSTANCE, LABEL_TENANT_ID, TenantSpecInput
 
@@ -54,6 +56,7 @@ async def snapshot(ctx: WorkerContext, tenant_id: uuid.UUID) -> Snapshot | None:
 
 def spec_input(ctx: WorkerContext, snap: Snapshot) -> TenantSpecInput:
     t, bp, s = snap.tenant, snap.blueprint, ctx.settings
+    egress = policy(snap.plan.egress, base_network=s.tenant_network)
     return TenantSpecInput(
         tenant_id=str(t.id),
         slug=t.slug,
@@ -69,10 +72,14 @@ def spec_input(ctx: WorkerContext, snap: Snapshot) -> TenantSpecInput:
         tenant_env=t.env,
         secrets=snap.secrets,
         domain=s.domain,
-        network=s.tenant_network,
+        network=egress.network,
         instance=s.instance,
         entrypoints=s.traefik_entrypoints,
         middlewares=s.traefik_middlewares,
+        network_internal=egress.internal,
+        egress_env=egress.env,
+        runtime=effective_runtime(plan_runtime=snap.plan.runtime, blueprint_runtime=bp.runtime),
+        runtime_url=s.runtime_url,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from provisioner import traefik
 from provisioner.runtime.base import ContainerSpec
@@ -14,6 +14,8 @@ LABEL_BLUEPRINT = "berth.blueprint"
 LABEL_GENERATION = "berth.generation"
 LABEL_INSTANCE = "berth.instance"
 LABEL_MANAGED = "berth.managed"
+# The id (public part) of the runtime token in the container's env, never the token.
+LABEL_RUNTIME_TOKEN = "berth.runtime-token"
 
 TMPFS_MB = 64
 
@@ -40,6 +42,12 @@ class TenantSpecInput:
     instance: str
     entrypoints: str = "web"
     middlewares: str = ""
+    network_internal: bool = False  # egress `none` (provisioner/egress.py)
+    egress_env: Mapping[str, str] = field(default_factory=dict)
+    runtime: str | None = None  # OCI runtime; None: the engine's default
+    runtime_token_id: str = ""  # set by the provisioner right before a create
+    runtime_token: str = ""
+    runtime_url: str = ""
 
 
 def container_name(slug: str) -> str:
@@ -62,12 +70,18 @@ def instance_labels(instance: str) -> dict[str, str]:
 
 
 def build_env(inp: TenantSpecInput) -> dict[str, str]:
-    """Blueprint defaults, then tenant env, then decrypted secrets, then BERTH_TENANT."""
+    """Blueprint defaults, tenant env, decrypted secrets, egress env, then Berth's own:
+    BERTH_TENANT, and the container's runtime token (and URL) when it has one."""
     env: dict[str, str] = {}
     env.update(inp.blueprint_env)
     env.update(inp.tenant_env)
     env.update(inp.secrets)
+    env.update(inp.egress_env)
     env["BERTH_TENANT"] = inp.slug
+    if inp.runtime_token:
+        env["BERTH_RUNTIME_TOKEN"] = inp.runtime_token
+        if inp.runtime_url:
+            env["BERTH_RUNTIME_URL"] = inp.runtime_url
     return env
 
 
@@ -79,6 +93,7 @@ def build_spec(inp: TenantSpecInput, *, name: str | None = None) -> ContainerSpe
         LABEL_TENANT_ID: inp.tenant_id,
         LABEL_BLUEPRINT: inp.blueprint_version,
         LABEL_GENERATION: str(inp.generation),
+        **({LABEL_RUNTIME_TOKEN: inp.runtime_token_id} if inp.runtime_token_id else {}),
         **traefik.tenant_labels(
             slug=inp.slug,
             domain=inp.domain,
@@ -107,4 +122,6 @@ def build_spec(inp: TenantSpecInput, *, name: str | None = None) -> ContainerSpe
         pids=inp.pids,
         tmpfs_mb=TMPFS_MB,
         hostname=inp.slug,
+        network_internal=inp.network_internal,
+        runtime=inp.runtime,
     )

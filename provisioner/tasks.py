@@ -10,6 +10,7 @@ from celery import Task, signals
 from provisioner import context
 from provisioner.celery_app import app
 from provisioner.idle import IdleResult, idle_sweep
+from provisioner.leakscan import LeakScanResult, leak_scan
 from provisioner.provisioning import Outcome, converge
 from provisioner.reconcile import SweepResult, reconcile
 from provisioner.rollouts import drive
@@ -69,6 +70,11 @@ def sample_usage_task() -> int:
     """Measure CPU and memory of every running tenant into tenant_usage."""
     measured: int = context.run(sample_usage)
     return measured
+@app.task(name="berth.leak_scan")
+def leak_scan_task() -> dict[str, object]:
+    """Scan running tenant containers' new log lines for their own secrets' values."""
+    result: LeakScanResult = context.run(leak_scan)
+    return result.as_dict()
 
 
 def _enqueue(tenant_id: str, countdown: float) -> None:

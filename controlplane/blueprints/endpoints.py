@@ -22,6 +22,7 @@ def to_out(bp: Blueprint) -> BlueprintOut:
         default_env=bp.default_env,
         default_limits=bp.default_limits,
         is_current=bp.is_current,
+        runtime=bp.runtime,
         created_at=bp.created_at,
     )
 
@@ -35,7 +36,12 @@ async def register(
     principal: DeployDep,
 ) -> BlueprintOut:
     """Register a blueprint version (image, port, health path, defaults)."""
-    bp = await service.register(session, actor=actor_of(principal, request), data=body)
+    bp = await service.register(
+        session,
+        actor=actor_of(principal, request),
+        data=body,
+        runtimes=request.app.state.runtimes,
+    )
     await session.refresh(bp)
     response.headers["Location"] = f"/blueprints/{bp.version}"
     return to_out(bp)

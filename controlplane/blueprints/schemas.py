@@ -49,6 +49,11 @@ class BlueprintCreate(BaseModel):
         default=False,
         description="make new signups use this version (the first blueprint always is)",
     )
+    runtime: str | None = Field(
+        default=None,
+        pattern=r"^[a-z][a-z0-9._-]{0,31}$",
+        description="OCI runtime, e.g. runsc (gVisor); refused if the engine lacks it",
+    )
 
 
 class BlueprintOut(BaseModel):
@@ -60,4 +65,5 @@ class BlueprintOut(BaseModel):
     default_env: dict[str, str]
     default_limits: dict[str, float | int]
     is_current: bool
+    runtime: str | None = None
     created_at: datetime

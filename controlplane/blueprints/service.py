@@ -13,10 +13,19 @@ from controlplane.blueprints.schemas import BlueprintCreate
 from controlplane.context import Actor
 from controlplane.errors import Conflict
 from controlplane.models import Blueprint
+from controlplane.sandbox import EngineRuntimes, require_runtime
 
 
-async def register(session: AsyncSession, *, actor: Actor, data: BlueprintCreate) -> Blueprint:
-    """Register a blueprint version; versions are immutable, so a re-use is a 409."""
+async def register(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    data: BlueprintCreate,
+    runtimes: EngineRuntimes | None = None,
+) -> Blueprint:
+    """Register a blueprint version; versions are immutable, so a re-use is a 409.
+    A runtime it asks for must be offered by the engine."""
+    await require_runtime(data.runtime, engine=runtimes, field="runtime")
     repo = BlueprintRepository(session)
     if await repo.get(data.version) is not None:
         raise Conflict(f"blueprint version '{data.version}' exists", field="version")
@@ -35,6 +44,7 @@ async def register(session: AsyncSession, *, actor: Actor, data: BlueprintCreate
         if data.default_limits
         else {},
         is_current=make_current,
+        runtime=data.runtime,
     )
     repo.add(blueprint)
     try:

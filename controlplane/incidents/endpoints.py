@@ -50,6 +50,7 @@ async def list_incidents(
             opened_at=i.opened_at,
             last_seen_at=i.last_seen_at,
             resolved_at=i.resolved_at,
+            secret=(i.detail or {}).get("secret") if i.kind == "secret_leak" else None,
         )
         for i in rows
     ]

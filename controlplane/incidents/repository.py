@@ -39,6 +39,22 @@ class IncidentRepository:
             stmt = stmt.where(Incident.container_id == container_id)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
+    async def open_leak(self, tenant_id: uuid.UUID, *, secret: str) -> Incident | None:
+        """The open secret_leak incident for this tenant's secret `secret`, if any."""
+        stmt = (
+            select(Incident)
+            .where(
+                Incident.tenant_id == tenant_id,
+                Incident.kind == "secret_leak",
+                Incident.resolved_at.is_(None),
+                Incident.detail["secret"].astext == secret,
+            )
+            .order_by(Incident.id.desc())
+            .limit(1)
+            .with_for_update()
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
     async def count_failures_since(self, tenant_id: uuid.UUID, since: datetime) -> int:
         """Crash and OOM incidents (with their collapsed repeats) since `since`."""
         stmt = select(func.coalesce(func.sum(Incident.occurrences), 0)).where(

@@ -19,6 +19,7 @@ class IncidentOut(BaseModel):
     opened_at: datetime
     last_seen_at: datetime
     resolved_at: datetime | None
+    secret: str | None = None  # secret_leak: the secret's name (never its value)
 
 
 class IncidentPage(BaseModel):

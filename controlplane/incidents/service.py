@@ -80,6 +80,44 @@ async def record_failure(
     return Recorded(incident, new=True)
 
 
+async def record_leak(
+    session: AsyncSession, *, tenant: Tenant, secret: str, container: str
+) -> Recorded:
+    """A secret's value showed up in the tenant's logs: one open incident per secret,
+    naming the secret and never its value; repeats only count occurrences."""
+    repo = IncidentRepository(session)
+    now = utcnow()
+    open_ = await repo.open_leak(tenant.id, secret=secret)
+    if open_ is not None:
+        open_.occurrences += 1
+        open_.last_seen_at = now
+        return Recorded(open_, new=False)
+    incident = Incident(
+        tenant_id=tenant.id,
+        slug=tenant.slug,
+        kind="secret_leak",
+        severity="critical",
+        restart_count=tenant.restart_count,
+        occurrences=1,
+        container_id=None,
+        source="leakscan",
+        detail={"secret": secret, "container": container, "where": "container logs"},
+        opened_at=now,
+        last_seen_at=now,
+    )
+    repo.add(incident)
+    tenant.last_incident_at = now
+    record(
+        session,
+        actor="berth",
+        action="tenant.secret_leak",
+        target=f"tenant:{tenant.slug}",
+        detail={"secret": secret, "container": container},
+    )
+    await session.flush()
+    return Recorded(incident, new=True)
+
+
 async def in_crash_loop(
     session: AsyncSession, *, tenant: Tenant, threshold: int, window: float
 ) -> bool:

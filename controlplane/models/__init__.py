@@ -8,6 +8,7 @@ from controlplane.models.event import TenantEvent, TenantUsage
 from controlplane.models.incident import Incident
 from controlplane.models.plan import Plan
 from controlplane.models.rollout import Rollout, RolloutTarget
+from controlplane.models.runtime_token import RuntimeToken
 from controlplane.models.secret import TenantSecret
 from controlplane.models.tenant import Tenant
 from controlplane.models.usage import BillingStatement, UsageEntry
@@ -22,6 +23,7 @@ __all__ = [
     "Plan",
     "Rollout",
     "RolloutTarget",
+    "RuntimeToken",
     "Tenant",
     "TenantEvent",
     "TenantSecret",

@@ -28,3 +28,5 @@ class Blueprint(TimestampMixin, Base):
     default_env: Mapped[dict[str, str]] = mapped_column(JSONB, nullable=False, default=dict)
     default_limits: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)
     is_current: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # OCI runtime asked for (e.g. runsc); None: the plan's or the engine's default.
+    runtime: Mapped[str | None] = mapped_column(String(32))

@@ -28,3 +28,9 @@ class Plan(TimestampMixin, Base):
     price_active_cents: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     price_paused_cents: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     currency: Mapped[str] = mapped_column(String(3), nullable=False, default="USD")
+    # Outbound network policy of the plan's containers (provisioner/egress.py).
+    egress: Mapped[str] = mapped_column(
+        String(16), nullable=False, default="open", server_default="open"
+    )
+    # OCI runtime asked for (e.g. runsc); None: the engine's default.
+    runtime: Mapped[str | None] = mapped_column(String(32))

@@ -26,6 +26,8 @@ def to_out(p: Plan) -> PlanOut:
         price_active_cents=p.price_active_cents,
         price_paused_cents=p.price_paused_cents,
         currency=p.currency,
+        egress=p.egress,
+        runtime=p.runtime,
     )
 
 
@@ -46,7 +48,12 @@ async def create_plan(
     body: PlanCreate, session: SessionDep, principal: AdminDep, request: Request
 ) -> PlanOut:
     """Create a plan. A taken name is a 409."""
-    plan = await service.create(session, actor=actor_of(principal, request), data=body)
+    plan = await service.create(
+        session,
+        actor=actor_of(principal, request),
+        data=body,
+        runtimes=request.app.state.runtimes,
+    )
     return to_out(plan)
 
 
@@ -59,5 +66,11 @@ async def update_plan(
     name: str = Path(max_length=32),
 ) -> PlanOut:
     """Change a plan. New prices apply from now on: past usage keeps the old ones."""
-    plan = await service.update(session, actor=actor_of(principal, request), name=name, data=body)
+    plan = await service.update(
+        session,
+        actor=actor_of(principal, request),
+        name=name,
+        data=body,
+        runtimes=request.app.state.runtimes,
+    )
     return to_out(plan)

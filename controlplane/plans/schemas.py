@@ -14,6 +14,15 @@ IdleAfter = Annotated[
     Field(ge=1, le=31 * 86400, description="seconds idle before pausing; null: never"),
 ]
 PauseMode = Literal["freeze", "stop"]
+# provisioner/egress.py; a future credential-injecting `proxy` mode joins this list.
+Egress = Literal["open", "none"]
+Runtime = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z][a-z0-9._-]{0,31}$",
+        description="OCI runtime, e.g. runsc (gVisor); refused if the engine lacks it",
+    ),
+]
 
 
 class PlanOut(BaseModel):
@@ -29,6 +38,8 @@ class PlanOut(BaseModel):
     price_active_cents: int
     price_paused_cents: int
     currency: str
+    egress: str
+    runtime: str | None
 
 
 class PlanCreate(BaseModel):
@@ -46,6 +57,8 @@ class PlanCreate(BaseModel):
     price_active_cents: Cents = 0
     price_paused_cents: Cents = 0
     currency: Currency = "USD"
+    egress: Egress = "open"
+    runtime: Runtime | None = None
 
 
 class PlanUpdate(BaseModel):
@@ -64,3 +77,5 @@ class PlanUpdate(BaseModel):
     price_active_cents: Cents | None = None
     price_paused_cents: Cents | None = None
     currency: Currency | None = None
+    egress: Egress | None = None
+    runtime: Runtime | None = Field(default=None, description="null: the engine's default")

@@ -14,6 +14,7 @@ from controlplane.errors import Conflict, InvalidInput, NotFound
 from controlplane.models import Blueprint, Plan
 from controlplane.plans.repository import PlanRepository
 from controlplane.plans.schemas import PlanCreate, PlanUpdate
+from controlplane.sandbox import EngineRuntimes, require_runtime
 from controlplane.validation import Limits
 
 
@@ -78,8 +79,15 @@ def _check_bounds(plan: Plan) -> None:
             )
 
 
-async def create(session: AsyncSession, *, actor: Actor, data: PlanCreate) -> Plan:
-    """Add a plan; its name must be free."""
+async def create(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    data: PlanCreate,
+    runtimes: EngineRuntimes | None = None,
+) -> Plan:
+    """Add a plan; its name must be free, its runtime (if any) offered by the engine."""
+    await require_runtime(data.runtime, engine=runtimes, field="runtime")
     repo = PlanRepository(session)
     if await repo.get(data.name, for_update=True) is not None:
         raise Conflict(f"plan '{data.name}' exists", field="name")
@@ -98,17 +106,26 @@ async def create(session: AsyncSession, *, actor: Actor, data: PlanCreate) -> Pl
     return plan
 
 
-async def update(session: AsyncSession, *, actor: Actor, name: str, data: PlanUpdate) -> Plan:
+async def update(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    name: str,
+    data: PlanUpdate,
+    runtimes: EngineRuntimes | None = None,
+) -> Plan:
     """Change a plan. Limits of existing tenants stay as they are (they were valid
-    when set); new prices re-price their open usage intervals from now on."""
+    when set); new prices re-price their open usage intervals from now on. A new
+    egress mode or runtime applies to each tenant's next container (recreate)."""
     plan = await PlanRepository(session).get(name, for_update=True)
     if plan is None:
         raise NotFound(f"plan '{name}' not found")
     changes = data.model_dump(exclude_unset=True)
     if changes.get("pause_mode", "") is None:
         raise InvalidInput("pause_mode must be 'freeze' or 'stop'", field="pause_mode")
+    await require_runtime(changes.get("runtime"), engine=runtimes, field="runtime")
     for field, value in changes.items():
-        if value is None and field != "idle_after":
+        if value is None and field not in ("idle_after", "runtime"):
             raise InvalidInput(f"{field} cannot be null", field=field)
         setattr(plan, field, value)
     _check_bounds(plan)

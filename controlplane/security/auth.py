@@ -1,14 +1,18 @@
 """Bearer-token authentication and per-route scopes.
 
-Two kinds of token are accepted: the admin token from the settings (a built-in
-principal with key id "admin"), and API keys `berth_<id>_<secret>` created
-through /api-keys. An API key costs one primary-key lookup; its last_used_at is
-written at most once a minute, not on every request.
+Three kinds of token are accepted: the admin token from the settings (a built-in
+principal with key id "admin"), API keys `berth_<id>_<secret>` created through
+/api-keys, and tenant runtime tokens `berthrt_<id>_<secret>` (one per tenant
+container, in its env). An API key costs one primary-key lookup; its last_used_at
+is written at most once a minute, not on every request. A runtime token holds the
+`runtime` scope and nothing else, and no other principal holds `runtime`: the
+/runtime routes act on the caller's own tenant, and every other route refuses it.
 """
 
 from __future__ import annotations
 
 import hmac
+import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,10 +27,14 @@ from controlplane.audit.service import record
 from controlplane.errors import Forbidden, Unauthorized
 from controlplane.security import keys
 from controlplane.security.repository import TOUCH_INTERVAL, ApiKeyRepository
+from controlplane.tenant_runtime import service as runtime_tokens
+from controlplane.tenant_runtime.tokens import is_runtime_token
 
 log = structlog.get_logger(__name__)
 
 SCOPES = ("admin", "signup", "deploy", "billing:read", "metrics:read", "read")
+# Held only by tenant runtime tokens; never grantable to an API key.
+RUNTIME_SCOPE = "runtime"
 ADMIN_KEY_ID = "admin"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -37,8 +45,12 @@ class Principal:
 
     key_id: str
     scopes: frozenset[str]
+    tenant_id: uuid.UUID | None = None  # set for tenant runtime tokens only
+    slug: str | None = None
 
     def allows(self, scope: str) -> bool:
+        if scope == RUNTIME_SCOPE or self.tenant_id is not None:
+            return self.tenant_id is not None and scope == RUNTIME_SCOPE
         return "admin" in self.scopes or scope in self.scopes
 
 
@@ -68,6 +80,8 @@ async def principal_for_token(request: Request, token: str) -> Principal:
     admin_token: str = request.app.state.admin_token
     if hmac.compare_digest(token.encode(), admin_token.encode()):
         return ADMIN
+    if is_runtime_token(token):
+        return await _runtime_principal(request, token)
     key_id = keys.key_id_of(token)
     if key_id is None:
         raise Unauthorized()
@@ -92,6 +106,17 @@ async def principal_for_key_id(request: Request, key_id: str) -> Principal | Non
     if row is None or row.revoked_at is not None:
         return None
     return Principal(key_id=key_id, scopes=frozenset(row.scopes) & frozenset(SCOPES))
+async def _runtime_principal(request: Request, token: str) -> Principal:
+    async with _sessionmaker(request)() as session:
+        identity = await runtime_tokens.authenticate(session, token=token)
+    if identity is None:
+        raise Unauthorized()
+    return Principal(
+        key_id=f"runtime:{identity.token_id}",
+        scopes=frozenset({RUNTIME_SCOPE}),
+        tenant_id=identity.tenant_id,
+        slug=identity.slug,
+    )
 
 
 async def _record_denied(request: Request, principal: Principal, scope: str) -> None:
@@ -114,7 +139,7 @@ async def _record_denied(request: Request, principal: Principal, scope: str) -> 
 
 def require(scope: str) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
     """A dependency that admits callers holding `scope` (or admin)."""
-    if scope not in SCOPES:
+    if scope not in SCOPES and scope != RUNTIME_SCOPE:
         raise ValueError(f"unknown scope {scope!r}")
 
     async def dependency(request: Request) -> Principal:

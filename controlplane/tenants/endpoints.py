@@ -116,6 +116,7 @@ async def signup(
         data=body,
         box=box,
         default_plan=settings.default_plan,
+        runtimes=request.app.state.runtimes,
     )
     response.headers["Location"] = f"/tenants/{tenant.slug}"
     return to_out(tenant, settings=settings, secrets=sorted(body.secrets))
@@ -187,7 +188,13 @@ async def update_tenant(
     principal: AdminDep,
 ) -> TenantOut:
     """Change env, limits or plan; the container is recreated with them."""
-    tenant = await service.update(session, actor=actor_of(principal, request), slug=slug, data=body)
+    tenant = await service.update(
+        session,
+        actor=actor_of(principal, request),
+        slug=slug,
+        data=body,
+        runtimes=request.app.state.runtimes,
+    )
     return await _one(session, tenant, settings)
 
 

@@ -17,9 +17,10 @@ from controlplane.db import pending_jobs
 from controlplane.errors import Conflict, InvalidInput, NotFound
 from controlplane.incidents import service as incidents
 from controlplane.incidents.repository import IncidentRepository
-from controlplane.models import Blueprint, Incident, Tenant, TenantSecret
+from controlplane.models import Blueprint, Incident, Plan, Tenant, TenantSecret
 from controlplane.models.base import utcnow
 from controlplane.plans.service import get_plan, resolve_limits
+from controlplane.sandbox import EngineRuntimes, effective_runtime, require_runtime
 from controlplane.security.crypto import SecretBox
 from controlplane.tenants.repository import TenantRepository
 from controlplane.tenants.schemas import TenantCreate, TenantUpdate
@@ -71,8 +72,10 @@ async def signup(
     data: TenantCreate,
     box: SecretBox,
     default_plan: str,
+    runtimes: EngineRuntimes | None = None,
 ) -> Tenant:
-    """Create a tenant and queue its provisioning. A taken slug is a 409."""
+    """Create a tenant and queue its provisioning. A taken slug is a 409; a runtime
+    its plan or blueprint asks for and the engine lacks is a 422."""
     repo = TenantRepository(session)
     existing = await repo.get_live(data.slug)
     if existing is not None:
@@ -81,6 +84,7 @@ async def signup(
     blueprint = await _blueprint_for_signup(session, data.blueprint_version)
     limits = resolve_limits(plan=plan, blueprint=blueprint, requested=data.limits)
     _check_no_overlap(data.env, list(data.secrets))
+    await _check_runtime(plan, blueprint, runtimes)
 
     tenant = Tenant(
         id=uuid.uuid4(),
@@ -143,7 +147,20 @@ def _set_state(tenant: Tenant, state: str, reason: str | None) -> None:
     tenant.state_changed_at = utcnow()
 
 
-async def update(session: AsyncSession, *, actor: Actor, slug: str, data: TenantUpdate) -> Tenant:
+async def _check_runtime(plan: Plan, blueprint: Blueprint, runtimes: EngineRuntimes | None) -> None:
+    runtime = effective_runtime(plan_runtime=plan.runtime, blueprint_runtime=blueprint.runtime)
+    field = "plan" if runtime is not None and runtime == plan.runtime else "blueprint_version"
+    await require_runtime(runtime, engine=runtimes, field=field)
+
+
+async def update(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    slug: str,
+    data: TenantUpdate,
+    runtimes: EngineRuntimes | None = None,
+) -> Tenant:
     """Change plan, env or limits; the container is recreated with them."""
     tenant = await _get_mutable(session, slug)
     changed: list[str] = []
@@ -163,6 +180,7 @@ async def update(session: AsyncSession, *, actor: Actor, slug: str, data: Tenant
             )
         limits = resolve_limits(plan=plan, blueprint=blueprint, requested=requested)
         if plan.name != tenant.plan:
+            await _check_runtime(plan, blueprint, runtimes)
             tenant.plan = plan.name
             changed.append("plan")
         if (limits.cpu, limits.memory_mb, limits.pids) != (

@@ -52,6 +52,8 @@ class ContainerSpec:
     tmpfs_mb: int
     hostname: str
     extra: Mapping[str, Any] = field(default_factory=dict)
+    network_internal: bool = False  # egress `none`: a Docker internal network
+    runtime: str | None = None  # OCI runtime (HostConfig.Runtime); None: engine default
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,17 @@ class RuntimeBackend(abc.ABC):
     @abc.abstractmethod
     def stats(self, container_id: str) -> dict[str, Any]:
         """One-shot resource usage (no streaming)."""
+
+    @abc.abstractmethod
+    def runtimes(self) -> tuple[str, ...]:
+        """The OCI runtimes the engine offers (e.g. runc, runsc)."""
+
+    @abc.abstractmethod
+    def logs(self, container_id: str, *, since: float, until: float) -> str:
+        """The container's stdout and stderr written in [since, until) (epoch seconds).
+
+        A container that is gone has no logs: the result is then empty.
+        """
 
     @abc.abstractmethod
     def events(

@@ -103,6 +103,9 @@ def _info_from_list(item: dict[str, Any], network: str | None) -> ContainerInfo:
     ip = None
     if network and network in networks:
         ip = networks[network].get("IPAddress") or None
+    elif networks:
+        # A tenant on another network (egress `none`: the internal one) has only that.
+        ip = next(iter(networks.values())).get("IPAddress") or None
     status = item.get("Status") or ""
     health = None
     for word in ("healthy", "unhealthy", "starting"):
@@ -230,6 +233,8 @@ class DockerBackend(RuntimeBackend):
             network_mode=self._network_ids.get(spec.network, spec.network),
             ipc_mode="private",
             log_config=LogConfig(type="json-file", config={"max-size": "10m", "max-file": "3"}),
+            # Only when asked: an unset Runtime is the engine's default, never a fallback.
+            runtime=spec.runtime,
             **spec.extra,
         )
         created = self.api.create_container(
@@ -252,6 +257,7 @@ class DockerBackend(RuntimeBackend):
                     for k, v in spec.volume_labels.items()
                     if k in ("berth.managed", "berth.instance")
                 },
+                internal=spec.network_internal,
             )
             self._ensure_volume(spec)
             try:
@@ -358,6 +364,24 @@ class DockerBackend(RuntimeBackend):
         except (DockerException, requests.exceptions.RequestException) as exc:
             raise _translate(exc, f"stats {container_id[:12]}") from exc
         return data
+
+    def runtimes(self) -> tuple[str, ...]:
+        try:
+            info: dict[str, Any] = self.api.info()
+        except (DockerException, requests.exceptions.RequestException) as exc:
+            raise _translate(exc, "info") from exc
+        return tuple(sorted((info.get("Runtimes") or {}).keys()))
+
+    def logs(self, container_id: str, *, since: float, until: float) -> str:
+        try:
+            raw = self.api.logs(
+                container_id, stdout=True, stderr=True, since=since, until=until, stream=False
+            )
+        except NotFound:
+            return ""
+        except (DockerException, requests.exceptions.RequestException) as exc:
+            raise _translate(exc, f"logs {container_id[:12]}") from exc
+        return bytes(raw).decode(errors="replace")
 
     def events(
         self, labels: Mapping[str, str], *, since: float | None = None

@@ -12,9 +12,11 @@ import uuid
 import httpx
 from fastapi import FastAPI
 
-from controlplane.security.auth import SCOPES
+from controlplane.security.auth import RUNTIME_SCOPE, SCOPES
+from tests.fixtures.runtime import runtime_token
 
 PUBLIC = None
+RUNTIME = RUNTIME_SCOPE  # held by tenant runtime tokens only, never by an API key
 
 ROUTE_SCOPES: dict[tuple[str, str], str | None] = {
     # health
@@ -62,6 +64,9 @@ ROUTE_SCOPES: dict[tuple[str, str], str | None] = {
     ("GET", "/api-keys/{key_id}"): "admin",
     ("DELETE", "/api-keys/{key_id}"): "admin",
     ("GET", "/audit"): "admin",
+    # a tenant container calling back with its own runtime token
+    ("GET", "/runtime/self"): RUNTIME,
+    ("POST", "/runtime/activity"): RUNTIME,
 }
 
 # The dashboard's routes authenticate with its session cookie (controlplane/dashboard/
@@ -128,7 +133,7 @@ def test_every_route_declares_its_scope(app: FastAPI) -> None:
     stale = declared - routes
     assert not stale, f"ROUTE_SCOPES lists routes the app does not have: {stale}"
     values = set(ROUTE_SCOPES.values()) | set(DASHBOARD_SCOPES.values())
-    assert values - {PUBLIC} <= set(SCOPES)
+    assert values - {PUBLIC} <= {*SCOPES, RUNTIME}
 
 
 async def test_signup_cannot_read_tenants(
@@ -149,6 +154,10 @@ async def test_every_route_enforces_its_scope(
     # and a key holding just that scope (it must be let through).
     lacking = {s: await _key(client, non_admin - {s}) for s in SCOPES}
     only = {s: await _key(client, {s}) for s in SCOPES}
+    # No API key can hold `runtime`: the strongest non-admin key lacks it, and only a
+    # tenant's runtime token has it.
+    lacking[RUNTIME] = await _key(client, non_admin)
+    only[RUNTIME] = await runtime_token(app, slug="rt" + uuid.uuid4().hex[:8])
     checked = 0
     for (method, template), scope in sorted(ROUTE_SCOPES.items()):
         path = _concrete(template)
@@ -170,12 +179,17 @@ async def test_every_route_enforces_its_scope(
         headers = {"Authorization": f"Bearer {only[scope]}"}
         r = await anon.request(method, path, headers=headers)
         assert r.status_code not in (401, 403), (method, template, scope, r.status_code, r.text)
-        # Nothing in PARAMS exists, so a mutating call can only have failed harmlessly.
-        if method != "GET":
+        # Nothing in PARAMS exists, so a mutating call can only have failed harmlessly
+        # (the runtime routes act on the caller's own tenant only).
+        if method != "GET" and scope != RUNTIME:
             assert r.status_code in (404, 422), (method, template, r.status_code, r.text)
 
-        r = await client.request(method, path)  # the admin token may call everything
-        assert r.status_code not in (401, 403), (method, template, r.status_code)
+        r = await client.request(method, path)
+        if scope == RUNTIME:
+            # The admin token is no tenant: the runtime routes refuse it too.
+            assert r.status_code == 403, (method, template, r.status_code)
+        else:  # the admin token may call everything else
+            assert r.status_code not in (401, 403), (method, template, r.status_code)
         checked += 1
     assert checked == sum(1 for scope in ROUTE_SCOPES.values() if scope is not PUBLIC)
 
@@ -270,3 +284,31 @@ async def test_a_revoked_key_ends_its_dashboard_sessions(
     assert (await client.delete(f"/api-keys/{key_id}")).status_code in (200, 204)
     status, headers, _ = await _dashboard_call(api_server, "GET", "/dashboard", sid=s.sid)
     assert status == 303 and headers["location"] == "/dashboard/login"
+async def test_runtime_token_is_refused_everywhere_else(
+    app: FastAPI, client: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
+    mine, other = "rt" + uuid.uuid4().hex[:8], "rt" + uuid.uuid4().hex[:8]
+    headers = {"Authorization": f"Bearer {await runtime_token(app, slug=mine)}"}
+    await runtime_token(app, slug=other)
+    r = await anon.get("/runtime/self", headers=headers)
+    assert r.status_code == 200 and r.json()["slug"] == mine, r.text
+    # Control: the admin token reads both tenants, so 403 below is the token's scope.
+    for slug in (mine, other):
+        assert (await client.get(f"/tenants/{slug}")).status_code == 200
+    refused = 0
+    for (method, template), scope in sorted(ROUTE_SCOPES.items()):
+        if scope in (PUBLIC, RUNTIME):
+            continue
+        path = _concrete(template.replace("{slug}", other))
+        r = await anon.request(method, path, headers=headers)
+        assert r.status_code == 403, (method, template, r.status_code, r.text)
+        refused += 1
+        if "{slug}" in template:  # its own tenant's resources are just as closed
+            r = await anon.request(
+                method, _concrete(template.replace("{slug}", mine)), headers=headers
+            )
+            assert r.status_code == 403, (method, template, r.status_code, r.text)
+    assert refused == sum(1 for s in ROUTE_SCOPES.values() if s not in (PUBLIC, RUNTIME))
+    # Nothing changed: both tenants are still there, untouched.
+    for slug in (mine, other):
+        assert (await client.get(f"/tenants/{slug}")).json()["state"] == "failed"
