@@ -16,13 +16,14 @@ from controlplane.edge.cache import GateCache
 from controlplane.edge.endpoints import router as edge_router
 from controlplane.edge.gate import EdgeGateMiddleware
 from controlplane.edge.service import Edge
-from controlplane.errors import install_error_handlers
+from controlplane.errors import ERROR_RESPONSES, install_error_handlers
 from controlplane.health.endpoints import router as health_router
 from controlplane.incidents.endpoints import router as incidents_router
 from controlplane.logging import configure_logging
 from controlplane.metrics.endpoints import router as metrics_router
 from controlplane.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from controlplane.plans.endpoints import router as plans_router
+from controlplane.preflight.endpoints import router as preflight_router
 from controlplane.queue import TaskQueue
 from controlplane.redis_client import redis_client
 from controlplane.rollouts.endpoints import router as rollouts_router
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audit_router,
         edge_router,
         billing_router,
+        preflight_router,
     ):
-        app.include_router(router)
+        app.include_router(router, responses=ERROR_RESPONSES)
     return app

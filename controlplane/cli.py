@@ -7,12 +7,14 @@ import asyncio
 import typer
 
 from controlplane.client import billing, keys, tenants
+from controlplane.doctor import doctor
 from controlplane.settings import get_settings
 
 app = typer.Typer(help="Berth: per-tenant containers control plane.", no_args_is_help=True)
 app.add_typer(keys, name="keys")
 app.add_typer(billing, name="billing")
 app.add_typer(tenants, name="tenants")
+app.command()(doctor)
 
 
 @app.command()

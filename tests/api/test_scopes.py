@@ -61,6 +61,8 @@ ROUTE_SCOPES: dict[tuple[str, str], str | None] = {
     ("GET", "/api-keys/{key_id}"): "admin",
     ("DELETE", "/api-keys/{key_id}"): "admin",
     ("GET", "/audit"): "admin",
+    # the security preflight: posture details an attacker would like, so admin only
+    ("GET", "/security/preflight"): "admin",
 }
 
 # Path parameters point at things that do not exist, so a request that gets past
