@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
 SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
@@ -93,10 +93,35 @@ def check_version(value: str) -> str:
     return value
 
 
-Slug = Annotated[str, AfterValidator(check_slug)]
-EnvName = Annotated[str, AfterValidator(check_env_name)]
-EnvMap = Annotated[dict[str, str], AfterValidator(check_env)]
-Version = Annotated[str, AfterValidator(check_version)]
+# The JSON schemas document the rules for clients (and for the API fuzzer, which then
+# sends valid input too); the validators stay the source of truth and of the messages.
+Slug = Annotated[
+    str,
+    AfterValidator(check_slug),
+    WithJsonSchema({"type": "string", "pattern": SLUG_RE.pattern, "maxLength": 32}),
+]
+EnvName = Annotated[
+    str,
+    AfterValidator(check_env_name),
+    WithJsonSchema({"type": "string", "pattern": ENV_NAME_RE.pattern}),
+]
+EnvMap = Annotated[
+    dict[str, str],
+    AfterValidator(check_env),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "propertyNames": {"pattern": ENV_NAME_RE.pattern},
+            "additionalProperties": {"type": "string", "maxLength": MAX_ENV_VALUE},
+            "maxProperties": MAX_ENV_ITEMS,
+        }
+    ),
+]
+Version = Annotated[
+    str,
+    AfterValidator(check_version),
+    WithJsonSchema({"type": "string", "pattern": VERSION_RE.pattern}),
+]
 
 
 class Limits(BaseModel):
