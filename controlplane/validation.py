@@ -48,8 +48,12 @@ RESERVED_SLUGS = frozenset(
 )
 
 
+# Checks use fullmatch: with match, "$" also matches before a trailing newline, and
+# "acme\n" would pass into a router rule or a label.
+
+
 def check_slug(value: str) -> str:
-    if not SLUG_RE.match(value) or "--" in value:
+    if not SLUG_RE.fullmatch(value) or "--" in value:
         raise ValueError(
             "must be a DNS label: 3-32 lower-case letters, digits and single dashes, "
             "starting with a letter and not ending with a dash"
@@ -60,7 +64,7 @@ def check_slug(value: str) -> str:
 
 
 def check_env_name(value: str) -> str:
-    if not ENV_NAME_RE.match(value):
+    if not ENV_NAME_RE.fullmatch(value):
         raise ValueError("must match [A-Za-z_][A-Za-z0-9_]* and be at most 128 characters")
     if value.upper().startswith("BERTH_"):
         raise ValueError("names starting with BERTH_ are reserved for Berth")
@@ -88,7 +92,7 @@ def check_env(env: dict[str, str]) -> dict[str, str]:
 
 
 def check_version(value: str) -> str:
-    if not VERSION_RE.match(value):
+    if not VERSION_RE.fullmatch(value):
         raise ValueError("must be 1-64 characters of letters, digits, '.', '_' or '-'")
     return value
 
