@@ -143,8 +143,10 @@ def install_error_handlers(app: FastAPI) -> None:
         code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(
             exc.status_code, "http_error"
         )
+        # FastAPI's only 400 is a body it could not parse.
+        field = "body" if exc.status_code == 400 else None
         return JSONResponse(
-            error_body(code, exc.detail),
+            error_body(code, exc.detail, field),
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )

@@ -44,7 +44,7 @@ pytestmark = pytest.mark.docker
 SEED = 20261206
 # Examples per operation and generation mode; the whole run stays within ~2 minutes
 # on a loaded 2-core machine. Raise it locally with BERTH_FUZZ_EXAMPLES.
-EXAMPLES = int(os.environ.get("BERTH_FUZZ_EXAMPLES", "20"))
+EXAMPLES = int(os.environ.get("BERTH_FUZZ_EXAMPLES", "15"))
 BASE_URL = "http://berth.test"
 CHECKS = [
     not_a_server_error,
