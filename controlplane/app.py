@@ -22,7 +22,7 @@ from controlplane.edge.cache import GateCache
 from controlplane.edge.endpoints import router as edge_router
 from controlplane.edge.gate import EdgeGateMiddleware
 from controlplane.edge.service import Edge
-from controlplane.errors import install_error_handlers
+from controlplane.errors import ERROR_RESPONSES, install_error_handlers
 from controlplane.events.endpoints import router as events_router
 from controlplane.events.service import EVENT_CHANNEL
 from controlplane.health.endpoints import router as health_router
@@ -32,6 +32,7 @@ from controlplane.metrics.endpoints import router as metrics_router
 from controlplane.metrics.gate import GateCounts
 from controlplane.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from controlplane.plans.endpoints import router as plans_router
+from controlplane.preflight.endpoints import router as preflight_router
 from controlplane.queue import TaskQueue
 from controlplane.redis_client import redis_client
 from controlplane.rollouts.endpoints import router as rollouts_router
@@ -124,8 +125,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         billing_router,
         dashboard_router,
         runtime_router,
+        preflight_router,
     ):
-        app.include_router(router)
+        app.include_router(router, responses=ERROR_RESPONSES)
     app.mount("/dashboard/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
 
     @app.exception_handler(LoginRequired)

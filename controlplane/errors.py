@@ -12,6 +12,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -73,6 +74,36 @@ class Unavailable(BerthError):
         super().__init__(message, headers={"Retry-After": str(retry_after)})
 
 
+class FieldErrorOut(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: a machine-readable code, a message, and the field at fault."""
+
+    error: str
+    detail: str | list[FieldErrorOut]
+    field: str | None = None
+
+
+_DESCRIPTIONS = {
+    400: "malformed request (e.g. a body that is not JSON)",
+    401: "missing or invalid bearer token",
+    403: "the key lacks the route's scope",
+    404: "not found",
+    409: "conflicts with the current state",
+    413: "request body too large",
+    422: "invalid input; `field` names it",
+    429: "rate limited; see Retry-After",
+    503: "a dependency is unavailable; see Retry-After",
+}
+# Declared on every route (app.py) so the OpenAPI document describes the error bodies.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut, "description": text} for code, text in _DESCRIPTIONS.items()
+}
+
+
 def error_body(code: str, detail: Any, field: str | None = None) -> dict[str, Any]:
     return {"error": code, "detail": detail, "field": field}
 
@@ -109,9 +140,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "http_error"
+        )
+        # FastAPI's only 400 is a body it could not parse.
+        field = "body" if exc.status_code == 400 else None
         return JSONResponse(
-            error_body(code, exc.detail),
+            error_body(code, exc.detail, field),
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )

@@ -30,6 +30,8 @@ class BodyLimitMiddleware:
                     return
         received = 0
         too_large = False
+        started = False  # the app began its own answer before the cap was hit
+        rejected = False
 
         async def limited_receive() -> Message:
             nonlocal received, too_large
@@ -41,10 +43,23 @@ class BodyLimitMiddleware:
                     raise _TooLarge
             return message
 
+        async def guarded_send(message: Message) -> None:
+            # A route may turn the read error into an answer of its own (FastAPI makes
+            # it a 400 "error parsing the body"); once the cap is hit, the answer is 413.
+            nonlocal started, rejected
+            if too_large and not started:
+                if message["type"] == "http.response.start" and not rejected:
+                    rejected = True
+                    await self._reject(send)
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            await self.app(scope, limited_receive, send)
+            await self.app(scope, limited_receive, guarded_send)
         except _TooLarge:
-            await self._reject(send)
+            if not started and not rejected:
+                await self._reject(send)
 
     async def _reject(self, send: Send) -> None:
         body = json.dumps(

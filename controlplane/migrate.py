@@ -8,7 +8,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, create_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -37,3 +38,14 @@ def is_at_head(database_url: str) -> bool:
     finally:
         engine.dispose()
     return current == set(script.get_heads())
+
+
+async def engine_at_head(engine: AsyncEngine) -> bool:
+    """is_at_head() over an already open async engine (no sync driver needed)."""
+    heads = set(ScriptDirectory.from_config(alembic_config("postgresql://")).get_heads())
+
+    def current(conn: Connection) -> set[str]:
+        return set(MigrationContext.configure(conn).get_current_heads())
+
+    async with engine.connect() as conn:
+        return await conn.run_sync(current) == heads

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
 SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
@@ -48,8 +48,12 @@ RESERVED_SLUGS = frozenset(
 )
 
 
+# Checks use fullmatch: with match, "$" also matches before a trailing newline, and
+# "acme\n" would pass into a router rule or a label.
+
+
 def check_slug(value: str) -> str:
-    if not SLUG_RE.match(value) or "--" in value:
+    if not SLUG_RE.fullmatch(value) or "--" in value:
         raise ValueError(
             "must be a DNS label: 3-32 lower-case letters, digits and single dashes, "
             "starting with a letter and not ending with a dash"
@@ -60,7 +64,7 @@ def check_slug(value: str) -> str:
 
 
 def check_env_name(value: str) -> str:
-    if not ENV_NAME_RE.match(value):
+    if not ENV_NAME_RE.fullmatch(value):
         raise ValueError("must match [A-Za-z_][A-Za-z0-9_]* and be at most 128 characters")
     if value.upper().startswith("BERTH_"):
         raise ValueError("names starting with BERTH_ are reserved for Berth")
@@ -88,15 +92,40 @@ def check_env(env: dict[str, str]) -> dict[str, str]:
 
 
 def check_version(value: str) -> str:
-    if not VERSION_RE.match(value):
+    if not VERSION_RE.fullmatch(value):
         raise ValueError("must be 1-64 characters of letters, digits, '.', '_' or '-'")
     return value
 
 
-Slug = Annotated[str, AfterValidator(check_slug)]
-EnvName = Annotated[str, AfterValidator(check_env_name)]
-EnvMap = Annotated[dict[str, str], AfterValidator(check_env)]
-Version = Annotated[str, AfterValidator(check_version)]
+# The JSON schemas document the rules for clients (and for the API fuzzer, which then
+# sends valid input too); the validators stay the source of truth and of the messages.
+Slug = Annotated[
+    str,
+    AfterValidator(check_slug),
+    WithJsonSchema({"type": "string", "pattern": SLUG_RE.pattern, "maxLength": 32}),
+]
+EnvName = Annotated[
+    str,
+    AfterValidator(check_env_name),
+    WithJsonSchema({"type": "string", "pattern": ENV_NAME_RE.pattern}),
+]
+EnvMap = Annotated[
+    dict[str, str],
+    AfterValidator(check_env),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "propertyNames": {"pattern": ENV_NAME_RE.pattern},
+            "additionalProperties": {"type": "string", "maxLength": MAX_ENV_VALUE},
+            "maxProperties": MAX_ENV_ITEMS,
+        }
+    ),
+]
+Version = Annotated[
+    str,
+    AfterValidator(check_version),
+    WithJsonSchema({"type": "string", "pattern": VERSION_RE.pattern}),
+]
 
 
 class Limits(BaseModel):

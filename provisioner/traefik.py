@@ -49,7 +49,7 @@ def tenant_labels(
     if not 0 < port < 65536:
         raise ValueError("port out of range")
     for value in (entrypoints, middlewares):
-        if value and not _NAME_LIST.match(value):
+        if value and not _NAME_LIST.fullmatch(value):
             raise ValueError(f"invalid Traefik name list: {value!r}")
     name = router_name(slug)
     labels = {

@@ -49,7 +49,7 @@ COLUMNS = (
 
 def parse_period(period: str, now: datetime) -> tuple[datetime, datetime]:
     """`YYYY-MM` -> [start, end) in UTC. A month that has not started is refused."""
-    match = PERIOD_RE.match(period)
+    match = PERIOD_RE.fullmatch(period)
     if match is None:
         raise InvalidInput("period must look like YYYY-MM, e.g. 2026-11", field="period")
     year, month = int(match.group(1)), int(match.group(2))

@@ -16,13 +16,13 @@ HEALTH_RE = re.compile(r"^/[A-Za-z0-9._~/-]{0,254}$")
 
 
 def _image(value: str) -> str:
-    if not IMAGE_RE.match(value):
+    if not IMAGE_RE.fullmatch(value):
         raise ValueError("must be a Docker image reference such as 'registry/name:tag'")
     return value
 
 
 def _user(value: str) -> str:
-    if not USER_RE.match(value):
+    if not USER_RE.fullmatch(value):
         raise ValueError("must be a numeric 'uid' or 'uid:gid'")
     if any(int(part) == 0 for part in value.split(":")):
         raise ValueError("tenants never run as root (uid or gid 0)")
@@ -30,7 +30,7 @@ def _user(value: str) -> str:
 
 
 def _health(value: str) -> str:
-    if not HEALTH_RE.match(value):
+    if not HEALTH_RE.fullmatch(value):
         raise ValueError("must be an absolute URL path such as /health")
     return value
 

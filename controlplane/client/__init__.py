@@ -15,6 +15,7 @@ import typer
 
 from controlplane.client.billing import billing
 from controlplane.client.blueprints import blueprints
+from controlplane.client.doctor import doctor
 from controlplane.client.http import default_client
 from controlplane.client.incidents import incidents
 from controlplane.client.keys import keys
@@ -36,6 +37,7 @@ def register(app: typer.Typer) -> None:
     app.command("incidents")(incidents)
     app.add_typer(billing, name="billing")
     app.add_typer(keys, name="keys")
+    app.command("doctor")(doctor)
 
 
 __all__ = ["make_client", "register"]

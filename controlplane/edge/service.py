@@ -34,7 +34,7 @@ def slug_from_host(host: str, domain: str) -> str | None:
     if not name.endswith(suffix):
         return None
     label = name[: -len(suffix)]
-    return label if SLUG_RE.match(label) else None
+    return label if SLUG_RE.fullmatch(label) else None
 
 
 @dataclass

@@ -51,7 +51,7 @@ class DeployRequest(BaseModel):
             if value < 1:
                 raise ValueError("must be at least 1")
             return value
-        match = _PERCENT.match(value)
+        match = _PERCENT.fullmatch(value)
         if not match or not 0 < int(match.group(1)) <= 100:
             raise ValueError("must be a count or a percent between 1% and 100%")
         return value

@@ -42,7 +42,7 @@ def key_id_of(token: str) -> str | None:
     if not token.startswith(PREFIX):
         return None
     key_id, sep, secret = token[len(PREFIX) :].partition("_")
-    if not sep or not KEY_ID_RE.match(key_id) or not _SECRET_RE.match(secret):
+    if not sep or not KEY_ID_RE.fullmatch(key_id) or not _SECRET_RE.fullmatch(secret):
         return None
     return key_id
 

@@ -13,7 +13,11 @@ class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
-    scopes: list[str] = Field(min_length=1, max_length=len(SCOPES))
+    scopes: list[str] = Field(
+        min_length=1,
+        max_length=len(SCOPES),
+        json_schema_extra={"items": {"type": "string", "enum": list(SCOPES)}},
+    )
 
     @field_validator("scopes")
     @classmethod

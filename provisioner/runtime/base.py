@@ -149,6 +149,25 @@ class RuntimeBackend(abc.ABC):
         """
 
     @abc.abstractmethod
+    def inspect_raw(self, container_id: str) -> dict[str, Any] | None:
+        """The engine's full inspect document for one container, or None when gone.
+
+        For audits (the security preflight) that must see every setting as the engine
+        applied it; everything else uses inspect().
+        """
+
+    @abc.abstractmethod
+    def engine_info(self) -> dict[str, Any]:
+        """The engine's system info merged with its version report ("Version" key).
+
+        Keys follow the Docker API's /info; "Version" holds /version.
+        """
+
+    @abc.abstractmethod
+    def network_raw(self, name: str) -> dict[str, Any] | None:
+        """A network's full inspect document, or None when no network has that name."""
+
+    @abc.abstractmethod
     def events(
         self, labels: Mapping[str, str], *, since: float | None = None
     ) -> Iterator[dict[str, Any]]:

@@ -382,6 +382,34 @@ class DockerBackend(RuntimeBackend):
         except (DockerException, requests.exceptions.RequestException) as exc:
             raise _translate(exc, f"logs {container_id[:12]}") from exc
         return bytes(raw).decode(errors="replace")
+    def inspect_raw(self, container_id: str) -> dict[str, Any] | None:
+        try:
+            data: dict[str, Any] = self.api.inspect_container(container_id)
+        except NotFound:
+            return None
+        except (DockerException, requests.exceptions.RequestException) as exc:
+            raise _translate(exc, f"inspect {container_id[:12]}") from exc
+        return data
+
+    def engine_info(self) -> dict[str, Any]:
+        try:
+            info: dict[str, Any] = self.api.info()
+            info["Version"] = self.api.version()
+        except (DockerException, requests.exceptions.RequestException) as exc:
+            raise _translate(exc, "engine info") from exc
+        return info
+
+    def network_raw(self, name: str) -> dict[str, Any] | None:
+        try:
+            nets = self._networks_named(name)
+            if not nets:
+                return None
+            data: dict[str, Any] = self.api.inspect_network(nets[0]["Id"])
+        except NotFound:
+            return None
+        except (DockerException, requests.exceptions.RequestException) as exc:
+            raise _translate(exc, f"inspect network {name}") from exc
+        return data
 
     def events(
         self, labels: Mapping[str, str], *, since: float | None = None

@@ -67,6 +67,8 @@ ROUTE_SCOPES: dict[tuple[str, str], str | None] = {
     # a tenant container calling back with its own runtime token
     ("GET", "/runtime/self"): RUNTIME,
     ("POST", "/runtime/activity"): RUNTIME,
+    # the security preflight: posture details an attacker would like, so admin only
+    ("GET", "/security/preflight"): "admin",
 }
 
 # The dashboard's routes authenticate with its session cookie (controlplane/dashboard/

@@ -1,0 +1,1 @@
+"""The security preflight: tenant containers, Berth itself and the engine, checked."""
