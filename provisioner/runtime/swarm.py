@@ -127,6 +127,11 @@ class SwarmBackend(DockerBackend):
             "ReadOnly": True,
             "CapabilityDrop": ["ALL"],
             "StopGracePeriod": STOP_GRACE * SECOND,
+            # Swarm runs a task only once the image's healthcheck passes, and stops it
+            # when it fails. The image's test and interval are kept; a longer timeout
+            # and start period keep a busy node from killing tasks that are only slow
+            # (Berth's own probe still decides within BERTH_PROVISION_TIMEOUT).
+            "Healthcheck": {"Timeout": 10 * SECOND, "StartPeriod": 60 * SECOND},
             "Mounts": [
                 {
                     "Type": "volume",
@@ -171,8 +176,11 @@ class SwarmBackend(DockerBackend):
                     # a node's RAM; CPU is shared, as on one Docker host.
                     "Reservations": {"MemoryBytes": spec.memory_mb * 1024 * 1024},
                 },
+                # `any`, not `on-failure`: Swarm stops a task whose image healthcheck
+                # reports unhealthy, and a tenant that exits 0 on SIGTERM would then
+                # stay down where Docker would only have marked it unhealthy.
                 "RestartPolicy": {
-                    "Condition": "on-failure",
+                    "Condition": "any",
                     "Delay": SECOND // 2,
                     "MaxAttempts": 5,
                 },
@@ -302,6 +310,25 @@ class SwarmBackend(DockerBackend):
             return
         except Engine as exc:
             raise _translate(exc, f"stop {container_id[:12]}") from exc
+        # Like `docker stop`, return once the task has stopped (on this node).
+        self._wait_local(container_id, running_only=True, timeout=timeout + STOP_GRACE)
+
+    def _wait_local(self, service_id: str, *, running_only: bool, timeout: float) -> None:
+        """Wait until this node runs (or, without running_only, has) no task of the service.
+
+        Past `timeout` it returns anyway: the engine finishes the job on its own.
+        """
+        deadline = time.monotonic() + timeout
+        filters: dict[str, Any] = {"label": [f"{SERVICE_ID_LABEL}={service_id}"]}
+        if running_only:
+            filters["status"] = ["running", "restarting"]
+        try:
+            while self.api.containers(all=not running_only, filters=filters):
+                if time.monotonic() >= deadline:
+                    return
+                time.sleep(0.1)
+        except Engine as exc:
+            raise _translate(exc, f"wait for {service_id[:12]}") from exc
 
     def remove(self, container_id: str) -> None:
         """Remove the service and wait until its task containers on this node are gone,
@@ -312,15 +339,7 @@ class SwarmBackend(DockerBackend):
             pass
         except Engine as exc:
             raise _translate(exc, f"remove {container_id[:12]}") from exc
-        deadline = time.monotonic() + REMOVE_TIMEOUT
-        filters = {"label": [f"{SERVICE_ID_LABEL}={container_id}"]}
-        try:
-            while self.api.containers(all=True, filters=filters):
-                if time.monotonic() >= deadline:
-                    return  # the service is gone; its task finishes stopping on its own
-                time.sleep(0.1)
-        except Engine as exc:
-            raise _translate(exc, f"remove {container_id[:12]}") from exc
+        self._wait_local(container_id, running_only=False, timeout=REMOVE_TIMEOUT)
 
     def remove_volume(self, name: str) -> None:
         """Remove the volume on this node once the removed task's container lets go."""
