@@ -73,6 +73,7 @@ def spec_input(ctx: WorkerContext, snap: Snapshot) -> TenantSpecInput:
         instance=s.instance,
         entrypoints=s.traefik_entrypoints,
         middlewares=s.traefik_middlewares,
+        plan=t.plan,
     )
 
 

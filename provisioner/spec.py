@@ -14,6 +14,7 @@ LABEL_BLUEPRINT = "berth.blueprint"
 LABEL_GENERATION = "berth.generation"
 LABEL_INSTANCE = "berth.instance"
 LABEL_MANAGED = "berth.managed"
+LABEL_PLAN = "berth.plan"
 
 TMPFS_MB = 64
 
@@ -40,6 +41,7 @@ class TenantSpecInput:
     instance: str
     entrypoints: str = "web"
     middlewares: str = ""
+    plan: str = ""
 
 
 def container_name(slug: str) -> str:
@@ -88,6 +90,9 @@ def build_spec(inp: TenantSpecInput, *, name: str | None = None) -> ContainerSpe
             middlewares=inp.middlewares,
         ),
     }
+    if inp.plan:
+        # The Swarm backend places a tenant by its plan (BERTH_SWARM_PLACEMENT).
+        labels[LABEL_PLAN] = inp.plan
     volume_labels = {
         **instance_labels(inp.instance),
         LABEL_TENANT: inp.slug,

@@ -11,7 +11,11 @@ def make_backend(settings: Settings) -> RuntimeBackend:
     if settings.runtime == "swarm":
         from provisioner.runtime.swarm import SwarmBackend
 
-        return SwarmBackend(network=settings.tenant_network, probe=settings.swarm_probe)
+        return SwarmBackend(
+            network=settings.tenant_network,
+            probe=settings.swarm_probe,
+            placement=settings.swarm_placement,
+        )
     from provisioner.runtime.docker import DockerBackend
 
     return DockerBackend(network=settings.tenant_network)

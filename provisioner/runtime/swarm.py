@@ -35,7 +35,7 @@ from provisioner.runtime.base import (
     RuntimeBackendError,
 )
 from provisioner.runtime.docker import DockerBackend, _translate
-from provisioner.spec import LABEL_BLUEPRINT, LABEL_GENERATION
+from provisioner.spec import LABEL_BLUEPRINT, LABEL_GENERATION, LABEL_PLAN
 
 SERVICE_ID_LABEL = "com.docker.swarm.service.id"
 GATEWAY_NETWORK = "docker_gwbridge"
@@ -82,8 +82,16 @@ class SwarmBackend(DockerBackend):
 
     supports_freeze = False
 
-    def __init__(self, *args: Any, probe: str = "overlay", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        probe: str = "overlay",
+        placement: Mapping[str, list[str]] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
+        # Plan name -> Swarm placement constraints for that plan's tenants.
+        self.placement = dict(placement or {})
         # "gateway": the worker runs on the node's host and reaches tasks through
         # docker_gwbridge; "overlay": the worker is attached to the tenants overlay.
         self.probe = probe
@@ -185,6 +193,7 @@ class SwarmBackend(DockerBackend):
                     "MaxAttempts": 5,
                 },
                 "Placement": {
+                    "Constraints": list(self.placement.get(spec.labels.get(LABEL_PLAN, ""), [])),
                     # Tenants spread over zones when nodes carry berth.zone labels; the
                     # scheduler spreads over nodes by task count anyway.
                     "Preferences": [{"Spread": {"SpreadDescriptor": "node.labels.berth.zone"}}],
