@@ -26,7 +26,6 @@ from typing import Any
 
 import requests
 from docker.errors import APIError, DockerException, NotFound
-from docker.utils import version_gte
 
 from provisioner.runtime.base import (
     ContainerInfo,
@@ -35,18 +34,13 @@ from provisioner.runtime.base import (
     RuntimeBackendError,
 )
 from provisioner.runtime.docker import DockerBackend, _translate
-from provisioner.spec import LABEL_BLUEPRINT, LABEL_GENERATION, LABEL_PLAN
+from provisioner.runtime.swarm_spec import FAILED, STOP_GRACE, newest, service_spec, task_state
+from provisioner.spec import LABEL_BLUEPRINT, LABEL_GENERATION
 
 SERVICE_ID_LABEL = "com.docker.swarm.service.id"
 GATEWAY_NETWORK = "docker_gwbridge"
-SECOND = 1_000_000_000
-# Task states before a container runs; after them come running, then an end state.
-STARTING = ("new", "pending", "assigned", "accepted", "preparing", "ready", "starting")
-FAILED = ("failed", "rejected")
 # A volume stays "in use" until the removed service's task container is gone.
 VOLUME_RELEASE_TIMEOUT = 30.0
-# Tasks get STOP_GRACE to exit on SIGTERM (a Docker force-remove gives none).
-STOP_GRACE = 3
 REMOVE_TIMEOUT = STOP_GRACE + 20.0
 
 Engine = (DockerException, requests.exceptions.RequestException)
@@ -54,27 +48,6 @@ Engine = (DockerException, requests.exceptions.RequestException)
 
 class FreezeUnsupported(RuntimeBackendError):
     """The Swarm runtime has no freezer: pause mode `freeze` is not available."""
-
-
-def _newest(tasks: list[dict[str, Any]]) -> dict[str, Any] | None:
-    if not tasks:
-        return None
-    live = [t for t in tasks if t.get("DesiredState") == "running"] or tasks
-    return max(live, key=lambda t: (t.get("Version") or {}).get("Index", 0))
-
-
-def _state(replicas: int, task: dict[str, Any] | None, failures: int) -> str:
-    if replicas == 0:
-        return "exited"  # scaled to 0 by Berth: stopped
-    if task is None:
-        return "created"
-    state = (task.get("Status") or {}).get("State", "")
-    if state == "running":
-        return "running"
-    if state in STARTING or task.get("DesiredState") == "running" and state not in FAILED:
-        # Swarm's restart policy replaces a failed task with a new one.
-        return "restarting" if failures else "created"
-    return "exited"
 
 
 class SwarmBackend(DockerBackend):
@@ -126,97 +99,12 @@ class SwarmBackend(DockerBackend):
     # --- the service spec -----------------------------------------------------------
 
     def _service_spec(self, spec: ContainerSpec) -> dict[str, Any]:
-        container: dict[str, Any] = {
-            "Image": spec.image,
-            "Labels": dict(spec.labels),
-            "Env": [f"{k}={v}" for k, v in spec.env.items()],
-            "User": spec.user,
-            "Hostname": spec.hostname,
-            "ReadOnly": True,
-            "CapabilityDrop": ["ALL"],
-            "StopGracePeriod": STOP_GRACE * SECOND,
-            # Swarm runs a task only once the image's healthcheck passes, and stops it
-            # when it fails. The image's test and interval are kept; a longer timeout
-            # and start period keep a busy node from killing tasks that are only slow
-            # (Berth's own probe still decides within BERTH_PROVISION_TIMEOUT).
-            "Healthcheck": {"Timeout": 10 * SECOND, "StartPeriod": 60 * SECOND},
-            "Mounts": [
-                {
-                    "Type": "volume",
-                    "Source": spec.volume,
-                    "Target": "/data",
-                    # The node that runs the task creates the volume with these labels.
-                    "VolumeOptions": {
-                        "Labels": dict(spec.volume_labels),
-                        "DriverConfig": {"Name": "local"},
-                    },
-                },
-                {
-                    # Swarm mounts tmpfs rw,nosuid,nodev,noexec; 1777 keeps it writable
-                    # for the tenant user (there is no uid= option for services).
-                    "Type": "tmpfs",
-                    "Target": "/tmp",
-                    "TmpfsOptions": {"SizeBytes": spec.tmpfs_mb * 1024 * 1024, "Mode": 0o1777},
-                },
-            ],
-        }
-        if version_gte(self._sdk._version, "1.46"):
-            container["Privileges"] = {"NoNewPrivileges": True}
-        labels = {
-            **spec.labels,
-            # Traefik v3's swarm provider reads service labels; route to task IPs
-            # (not the VIP) so two colours of one tenant share a Traefik service.
-            "traefik.swarm.network": spec.network,
-            "traefik.swarm.lbswarm": "false",
-        }
-        return {
-            "Name": spec.name,
-            "Labels": labels,
-            "TaskTemplate": {
-                "ContainerSpec": container,
-                "Resources": {
-                    "Limits": {
-                        "NanoCPUs": int(spec.cpu * SECOND),
-                        "MemoryBytes": spec.memory_mb * 1024 * 1024,
-                        "Pids": spec.pids,
-                    },
-                    # Memory is reserved in full so the scheduler never over-commits
-                    # a node's RAM; CPU is shared, as on one Docker host.
-                    "Reservations": {"MemoryBytes": spec.memory_mb * 1024 * 1024},
-                },
-                # `any`, not `on-failure`: Swarm stops a task whose image healthcheck
-                # reports unhealthy, and a tenant that exits 0 on SIGTERM would then
-                # stay down where Docker would only have marked it unhealthy.
-                "RestartPolicy": {
-                    "Condition": "any",
-                    "Delay": SECOND // 2,
-                    "MaxAttempts": 5,
-                },
-                "Placement": {
-                    "Constraints": list(self.placement.get(spec.labels.get(LABEL_PLAN, ""), [])),
-                    # Tenants spread over zones when nodes carry berth.zone labels; the
-                    # scheduler spreads over nodes by task count anyway.
-                    "Preferences": [{"Spread": {"SpreadDescriptor": "node.labels.berth.zone"}}],
-                },
-                "Networks": [{"Target": self._network_ids.get(spec.network, spec.network)}],
-                "LogDriver": {
-                    "Name": "json-file",
-                    "Options": {"max-size": "10m", "max-file": "3"},
-                },
-            },
-            "Mode": {"Replicated": {"Replicas": 1}},
-            # Updates the engine performs itself (a forced update, an operator's
-            # `docker service update`) start the new task first and roll back on failure.
-            "UpdateConfig": {
-                "Parallelism": 1,
-                "Order": "start-first",
-                "FailureAction": "rollback",
-                "Monitor": 10 * SECOND,
-            },
-            "RollbackConfig": {"Parallelism": 1, "Order": "start-first", "FailureAction": "pause"},
-            # Traefik routes to task addresses, so no virtual IP is needed.
-            "EndpointSpec": {"Mode": "dnsrr"},
-        }
+        return service_spec(
+            spec,
+            api_version=self._sdk._version,
+            network=self._network_ids.get(spec.network, spec.network),
+            placement=self.placement,
+        )
 
     def _create_service(self, spec: ContainerSpec) -> str:
         url = self._sdk._url("/services/create")
@@ -230,9 +118,7 @@ class SwarmBackend(DockerBackend):
             spec = svc["Spec"]
             change(spec)
             url = self._sdk._url("/services/{0}/update", svc["ID"])
-            res = self._sdk._post_json(
-                url, data=spec, params={"version": svc["Version"]["Index"]}
-            )
+            res = self._sdk._post_json(url, data=spec, params={"version": svc["Version"]["Index"]})
             try:
                 self._sdk._result(res, True)
                 return
@@ -381,10 +267,10 @@ class SwarmBackend(DockerBackend):
     ) -> ContainerInfo:
         spec = svc["Spec"]
         mine = [t for t in tasks if t.get("ServiceID") == svc["ID"]]
-        task = _newest(mine)
+        task = newest(mine)
         failures = sum(1 for t in mine if (t.get("Status") or {}).get("State") in FAILED)
         replicas = int(spec["Mode"]["Replicated"]["Replicas"])
-        state = _state(replicas, task, failures)
+        state = task_state(replicas, task, failures)
         status = (task or {}).get("Status") or {}
         container = status.get("ContainerStatus") or {}
         ip = None
@@ -438,7 +324,7 @@ class SwarmBackend(DockerBackend):
 
     def _container_of(self, service_id: str) -> str:
         info_tasks = self._sdk.tasks(filters={"service": service_id, "desired-state": "running"})
-        task = _newest(info_tasks)
+        task = newest(info_tasks)
         cid = ((task or {}).get("Status") or {}).get("ContainerStatus", {}).get("ContainerID")
         if not cid:
             raise RuntimeBackendError(f"{service_id[:12]} has no running task")

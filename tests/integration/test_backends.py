@@ -254,8 +254,10 @@ async def test_secrets_reach_only_their_tenant(
 
     async def rotated() -> bool:
         body = (await client.get(f"/tenants/{a}")).json()
-        return body["state"] == "running" and body["generation"] == 2 and (
-            len(_containers(dock, a)) == 1
+        return (
+            body["state"] == "running"
+            and body["generation"] == 2
+            and (len(_containers(dock, a)) == 1)
         )
 
     await wait_until(rotated, timeout=60, what="tenant recreated with the secret")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from provisioner.runtime.docker import CountingAPIClient
-from provisioner.runtime.swarm import SwarmBackend, _state
+from provisioner.runtime.swarm import SwarmBackend
+from provisioner.runtime.swarm_spec import task_state
 from provisioner.spec import TenantSpecInput, build_spec
 
 
@@ -94,9 +95,9 @@ def test_task_states_map_onto_container_states() -> None:
     def task(state: str, desired: str = "running") -> dict[str, Any]:
         return {"Status": {"State": state}, "DesiredState": desired}
 
-    assert _state(0, task("running"), 0) == "exited"  # scaled to 0: stopped
-    assert _state(1, task("running"), 0) == "running"
-    assert _state(1, task("starting"), 0) == "created"
-    assert _state(1, task("starting"), 2) == "restarting"
-    assert _state(1, task("failed", "shutdown"), 5) == "exited"
-    assert _state(1, None, 0) == "created"
+    assert task_state(0, task("running"), 0) == "exited"  # scaled to 0: stopped
+    assert task_state(1, task("running"), 0) == "running"
+    assert task_state(1, task("starting"), 0) == "created"
+    assert task_state(1, task("starting"), 2) == "restarting"
+    assert task_state(1, task("failed", "shutdown"), 5) == "exited"
+    assert task_state(1, None, 0) == "created"
