@@ -45,7 +45,7 @@ from controlplane.tenants.changes import TenantChanges
 from controlplane.tenants.endpoints import router as tenants_router
 from provisioner.celery_app import make_celery
 from provisioner.context import WorkerContext
-from provisioner.runtime.docker import DockerBackend
+from provisioner.runtime.factory import make_backend
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.redis = redis_client(settings.require_redis_url())
         app.state.queue = TaskQueue(make_celery(settings))
-        app.state.backend = DockerBackend(network=settings.tenant_network)
+        app.state.backend = make_backend(settings)
         app.state.runtimes = EngineRuntimes(app.state.backend)
         app.state.box = SecretBox(settings.resolved_secret_key())
         app.state.admin_token = settings.resolved_admin_token()

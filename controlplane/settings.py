@@ -34,6 +34,15 @@ class Settings(BaseSettings):
     # Berth creates carries berth.instance=<instance> and Berth only touches its own.
     instance: str = "default"
     tenant_network: str = "berth-tenants"
+    # Which engine runs tenants: one Docker host, or a Docker Swarm (docs: README).
+    runtime: Literal["docker", "swarm"] = "docker"
+    # On Swarm, how the worker reaches a task for its health probe: over the tenants
+    # overlay (the worker is a service attached to it) or, for a worker running on the
+    # manager's host itself, over the node-local docker_gwbridge.
+    swarm_probe: Literal["overlay", "gateway"] = "overlay"
+    # On Swarm, placement constraints per plan, e.g.
+    # {"pro": ["node.labels.berth.pool==pro"]}; plans not named run on any node.
+    swarm_placement: dict[str, list[str]] = Field(default_factory=dict)
     traefik_entrypoints: str = "web"
     traefik_middlewares: str = ""
     provision_timeout: float = Field(default=60.0, gt=0)

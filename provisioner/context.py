@@ -23,7 +23,7 @@ from controlplane.redis_client import redis_client
 from controlplane.security.crypto import SecretBox
 from controlplane.settings import Settings, get_settings
 from provisioner.runtime.base import RuntimeBackend
-from provisioner.runtime.docker import DockerBackend
+from provisioner.runtime.factory import make_backend
 
 T = TypeVar("T")
 
@@ -85,7 +85,7 @@ _ctx: WorkerContext | None = None
 
 def build_context(settings: Settings) -> WorkerContext:
     engine = make_engine(settings.require_database_url(), pool_size=10, max_overflow=20)
-    backend = DockerBackend(network=settings.tenant_network)
+    backend = make_backend(settings)
     return WorkerContext(
         settings=settings,
         engine=engine,

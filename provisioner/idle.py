@@ -116,7 +116,9 @@ async def _sweep(ctx: WorkerContext, *, enqueue: Enqueue) -> IdleResult:
         log.warning("idle_sweep_no_redis", error_type=type(exc).__name__)
         return IdleResult(skipped=True)
     async with ctx.sessionmaker() as session:
-        candidates = await TenantRepository(session).idle_candidates()
+        # Without a freezer (Swarm) only plans that pause by stopping are paused.
+        modes = None if ctx.backend.supports_freeze else ("stop",)
+        candidates = await TenantRepository(session).idle_candidates(pause_modes=modes)
     result = IdleResult(candidates=len(candidates))
 
     quiet = [

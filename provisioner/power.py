@@ -52,7 +52,10 @@ async def pause_locked(ctx: WorkerContext, snap: Snapshot) -> Outcome:
         await remove(ctx, extra)
     if keep and keep[0].state not in PAUSED_STATES:
         info = keep[0]
-        if snap.plan.pause_mode == "freeze" and info.state == "running":
+        # Without a freezer (Swarm) a pause that got this far, e.g. desired before the
+        # runtime changed, stops instead; new freeze pauses are refused by the API.
+        freeze = snap.plan.pause_mode == "freeze" and ctx.backend.supports_freeze
+        if freeze and info.state == "running":
             await asyncio.to_thread(ctx.backend.pause, info.id)
         else:
             await asyncio.to_thread(ctx.expect_stop, [info.id])

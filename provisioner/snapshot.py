@@ -80,6 +80,7 @@ def spec_input(ctx: WorkerContext, snap: Snapshot) -> TenantSpecInput:
         egress_env=egress.env,
         runtime=effective_runtime(plan_runtime=snap.plan.runtime, blueprint_runtime=bp.runtime),
         runtime_url=s.runtime_url,
+        plan=t.plan,
     )
 
 

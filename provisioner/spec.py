@@ -16,6 +16,7 @@ LABEL_INSTANCE = "berth.instance"
 LABEL_MANAGED = "berth.managed"
 # The id (public part) of the runtime token in the container's env, never the token.
 LABEL_RUNTIME_TOKEN = "berth.runtime-token"
+LABEL_PLAN = "berth.plan"
 
 TMPFS_MB = 64
 
@@ -48,6 +49,7 @@ class TenantSpecInput:
     runtime_token_id: str = ""  # set by the provisioner right before a create
     runtime_token: str = ""
     runtime_url: str = ""
+    plan: str = ""
 
 
 def container_name(slug: str) -> str:
@@ -103,6 +105,9 @@ def build_spec(inp: TenantSpecInput, *, name: str | None = None) -> ContainerSpe
             middlewares=inp.middlewares,
         ),
     }
+    if inp.plan:
+        # The Swarm backend places a tenant by its plan (BERTH_SWARM_PLACEMENT).
+        labels[LABEL_PLAN] = inp.plan
     volume_labels = {
         **instance_labels(inp.instance),
         LABEL_TENANT: inp.slug,

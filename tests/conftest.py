@@ -16,18 +16,28 @@ import pytest
 from fastapi import FastAPI
 
 from controlplane.app import create_app
+from tests.fixtures import swarm
 from tests.fixtures.stack import ADMIN_TOKEN, BerthProcess, Stack, start_stack, stop_stack
 
 T = TypeVar("T")
 
 
 @pytest.fixture(scope="session")
-def stack(worker_id: str) -> Iterator[Stack]:
-    s = start_stack(worker_id.replace("gw", "w"))
+def stack(worker_id: str, request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """The process's stack; `docker` unless parametrised indirectly with a runtime:
+    `@pytest.mark.parametrize("stack", ["docker", "swarm"], indirect=True)`."""
+    runtime = getattr(request, "param", "docker")
+    if runtime == "swarm":
+        swarm.join()
     try:
-        yield s
+        s = start_stack(worker_id.replace("gw", "w"), runtime=runtime)
+        try:
+            yield s
+        finally:
+            stop_stack(s)
     finally:
-        stop_stack(s)
+        if runtime == "swarm":
+            swarm.leave()
 
 
 @pytest.fixture(scope="session")

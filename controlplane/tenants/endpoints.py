@@ -276,7 +276,12 @@ async def pause_tenant(
     principal: AdminDep,
 ) -> TenantOut:
     """Pause a running tenant now, in its plan's pause mode (freeze or stop)."""
-    tenant = await service.pause(session, actor=actor_of(principal, request), slug=slug)
+    tenant = await service.pause(
+        session,
+        actor=actor_of(principal, request),
+        slug=slug,
+        freeze_supported=settings.runtime != "swarm",
+    )
     return await _one(session, tenant, settings)
 
 

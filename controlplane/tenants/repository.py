@@ -204,8 +204,11 @@ class TenantRepository:
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def idle_candidates(self) -> Sequence[tuple[Tenant, int]]:
-        """Running tenants whose plan pauses idle tenants, with the plan's idle_after."""
+    async def idle_candidates(
+        self, *, pause_modes: Sequence[str] | None = None
+    ) -> Sequence[tuple[Tenant, int]]:
+        """Running tenants whose plan pauses idle tenants, with the plan's idle_after
+        (only plans pausing in one of `pause_modes`, when given)."""
         stmt = (
             select(Tenant, Plan.idle_after)
             .join(Plan, Plan.name == Tenant.plan)
@@ -216,6 +219,8 @@ class TenantRepository:
                 Plan.idle_after.is_not(None),
             )
         )
+        if pause_modes is not None:
+            stmt = stmt.where(Plan.pause_mode.in_(pause_modes))
         rows = (await self.session.execute(stmt)).all()
         return [(t, idle) for t, idle in rows if idle is not None]
 

@@ -295,11 +295,22 @@ async def restart(session: AsyncSession, *, actor: Actor, slug: str) -> Tenant:
     return tenant
 
 
-async def pause(session: AsyncSession, *, actor: Actor, slug: str) -> Tenant:
-    """Desire `paused`. Pausing a paused tenant is a no-op; only a running one can be."""
+async def pause(
+    session: AsyncSession, *, actor: Actor, slug: str, freeze_supported: bool = True
+) -> Tenant:
+    """Desire `paused`. Pausing a paused tenant is a no-op; only a running one can be.
+
+    Without a freezer (the Swarm runtime) a plan that pauses by freezing is refused.
+    """
     tenant = await _get_mutable(session, slug)
     if tenant.desired_state == "paused":
         return tenant
+    if not freeze_supported and (await get_plan(session, name=tenant.plan)).pause_mode == "freeze":
+        raise Conflict(
+            f"plan '{tenant.plan}' pauses by freezing, which the Swarm runtime does not "
+            "support; set the plan's pause_mode to 'stop'",
+            field="pause_mode",
+        )
     if tenant.state != "running":
         raise Conflict(
             f"tenant '{slug}' is {tenant.state}; only a running tenant can be paused",

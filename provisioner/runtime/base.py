@@ -80,6 +80,9 @@ class ContainerInfo:
 class RuntimeBackend(abc.ABC):
     """What the provisioner needs from an engine."""
 
+    # Whether pause()/resume() (the cgroup freezer) exist; Swarm has no equivalent.
+    supports_freeze: bool = True
+
     @abc.abstractmethod
     def ping(self) -> None:
         """Return when the engine answers; raise EngineUnavailable otherwise."""

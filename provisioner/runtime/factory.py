@@ -1,0 +1,21 @@
+"""Choosing the runtime backend from settings (BERTH_RUNTIME)."""
+
+from __future__ import annotations
+
+from controlplane.settings import Settings
+from provisioner.runtime.base import RuntimeBackend
+
+
+def make_backend(settings: Settings) -> RuntimeBackend:
+    """The backend BERTH_RUNTIME names: `docker` (default) or `swarm`."""
+    if settings.runtime == "swarm":
+        from provisioner.runtime.swarm import SwarmBackend
+
+        return SwarmBackend(
+            network=settings.tenant_network,
+            probe=settings.swarm_probe,
+            placement=settings.swarm_placement,
+        )
+    from provisioner.runtime.docker import DockerBackend
+
+    return DockerBackend(network=settings.tenant_network)
