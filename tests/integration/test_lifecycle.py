@@ -11,6 +11,7 @@ import docker
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
 
 from tests.conftest import wait_state, wait_until
 from tests.fixtures.stack import ADMIN_TOKEN, BerthProcess, Stack
@@ -104,6 +105,34 @@ async def test_events_replay_history_then_follow_live(
     async with Stream(api_server, slug, last_id=routed["id"]) as again:
         assert again.kinds()[:1] == ["pause_requested"]
         assert [e["id"] for e in again.events] == [i for i in ids if i > routed["id"]]
+
+
+async def test_an_event_committed_late_is_still_delivered(
+    client: httpx.AsyncClient, api_server: str, app: Any, live_worker: BerthProcess, slug: str
+) -> None:
+    """Ids are drawn at insert: a transaction that commits after a newer one must not
+    leave its event behind the stream's cursor."""
+    r = await client.post("/tenants", json={"slug": slug})
+    assert r.status_code == 202, r.text
+    insert = text(
+        "INSERT INTO tenant_events (tenant_id, slug, kind) "
+        "SELECT id, slug, :kind FROM tenants WHERE slug = :slug AND deleted_at IS NULL "
+        "RETURNING id"
+    )
+    async with Stream(api_server, slug) as stream:
+        async with app.state.engine.connect() as slow, app.state.engine.connect() as fast:
+            slow_tx = await slow.begin()
+            early = (await slow.execute(insert, {"kind": "probe_early", "slug": slug})).scalar()
+            late = (await fast.execute(insert, {"kind": "probe_late", "slug": slug})).scalar()
+            await fast.commit()
+            assert early < late
+            await stream.saw("probe_late", timeout=10)
+            assert "probe_early" not in stream.kinds()
+            await slow_tx.commit()
+        await stream.saw("probe_early", timeout=10)
+        assert stream.kinds().count("probe_early") == stream.kinds().count("probe_late") == 1
+    # Leave nothing provisioning behind for the next test's fleet-wide counts.
+    await wait_state(client, slug, "running")
 
 
 async def test_events_need_read_scope_and_a_live_tenant(anon: httpx.AsyncClient) -> None:
