@@ -96,7 +96,7 @@ async def test_sign_in_shows_three_tenants_with_their_states(page: Page, fleet: 
 
     # Measured memory (the usage sampler on beat) shows once sampled.
     memory = row(page, fleet[0]).locator("td:nth-child(6)")
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 45
     while (await memory.inner_text()).startswith("–") and time.monotonic() < deadline:
         await page.wait_for_timeout(500)
         await page.reload()

@@ -217,7 +217,7 @@ async def test_metrics_after_signup_rollout_oom_pause_and_wake(
         mem = all(_value(s, "berth_tenant_memory_usage_bytes", tenant=t) > 0 for t in (a, b))
         return s if have and mem else None
 
-    after = await wait_until(measured, timeout=30, interval=0.5, what="measured usage")
+    after = await wait_until(measured, timeout=45, interval=0.5, what="measured usage")
 
     def delta(name: str, **labels: str) -> float:
         return _value(after, name, **labels) - _value(before, name, **labels)
