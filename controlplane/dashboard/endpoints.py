@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from controlplane.dashboard import service
 from controlplane.dashboard.auth import Viewer, current, store, viewer
@@ -26,7 +26,7 @@ from controlplane.rollouts.endpoints import rollout_stream
 from controlplane.security.auth import principal_for_token
 from controlplane.tenants import service as tenants
 from controlplane.tenants.endpoints import SlugPath
-from controlplane.validation import Version
+from controlplane.validation import Version, check_slug
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -48,9 +48,28 @@ SSE: dict[int | str, dict[str, Any]] = {
 }
 
 
+# Pages load only their own script and stylesheet, never inline code, and may not
+# be framed (clickjacking of the action buttons).
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "Referrer-Policy": "same-origin",
+}
+
+
 class RolloutStart(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: Version
+    slugs: list[str] | None = Field(default=None, max_length=10000)  # None: every tenant
+
+    @field_validator("slugs")
+    @classmethod
+    def _slugs(cls, value: list[str] | None) -> list[str] | None:
+        for slug in value or ():
+            check_slug(slug)
+        return value
 
 
 def _cookie(response: Response, name: str, value: str, max_age: int) -> None:
@@ -70,7 +89,7 @@ async def _page(request: Request, name: str, who: Viewer | None, **context: Any)
     # A 1,000-row fleet page takes a while to render: keep it off the event loop,
     # which also serves the gate and the event streams.
     html = await asyncio.to_thread(templates.get_template(name).render, context)
-    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+    return HTMLResponse(html, headers=PAGE_HEADERS)
 
 
 @router.get("", response_class=HTMLResponse, responses=HTML)
@@ -172,7 +191,7 @@ async def start_rollout(
 ) -> dict[str, Any]:
     """Start a rollout of a blueprint version to every tenant (deploy scope, CSRF token)."""
     return await service.start_rollout(
-        session, actor=actor_of(who.principal, request), version=body.version
+        session, actor=actor_of(who.principal, request), version=body.version, slugs=body.slugs
     )
 
 

@@ -16,7 +16,7 @@ from controlplane.metrics.collector import TENANT_STATES
 from controlplane.models import Incident, Rollout, Tenant, TenantUsage
 from controlplane.rollouts import service as rollouts
 from controlplane.rollouts.repository import RolloutRepository
-from controlplane.rollouts.schemas import DeployRequest
+from controlplane.rollouts.schemas import DeployRequest, Selector
 from controlplane.tenants import service as tenants
 
 FINISHED_TARGETS = ("done", "failed", "skipped")
@@ -107,10 +107,13 @@ async def act(session: AsyncSession, *, actor: Actor, slug: str, action: str) ->
     }
 
 
-async def start_rollout(session: AsyncSession, *, actor: Actor, version: str) -> dict[str, Any]:
-    """Roll `version` out to every tenant with the API's default waves."""
+async def start_rollout(
+    session: AsyncSession, *, actor: Actor, version: str, slugs: list[str] | None
+) -> dict[str, Any]:
+    """Roll `version` out to every tenant (or only `slugs`) with the API's default waves."""
+    selector = Selector() if not slugs else Selector(slugs=slugs)
     rollout = await rollouts.start_deploy(
-        session, actor=actor, version=version, data=DeployRequest()
+        session, actor=actor, version=version, data=DeployRequest(selector=selector)
     )
     counts = await RolloutRepository(session).counts(rollout.id)
     return {

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controlplane.models import TenantEvent
@@ -37,15 +38,33 @@ class EventRepository:
         *,
         kinds: Sequence[str] = (),
         limit: int = 500,
+        recent_since: datetime | None = None,
     ) -> Sequence[TenantEvent]:
-        """Events newer than `after_id`, oldest first; every tenant's when tenant_id is None."""
-        stmt = select(TenantEvent).where(TenantEvent.id > after_id)
+        """Events newer than `after_id` (and, with `recent_since`, any written since
+        then), oldest first; every tenant's when tenant_id is None."""
+        newer = TenantEvent.id > after_id
+        if recent_since is not None:
+            newer = or_(newer, TenantEvent.at >= recent_since)
+        stmt = select(TenantEvent).where(newer)
         if tenant_id is not None:
             stmt = stmt.where(TenantEvent.tenant_id == tenant_id)
         if kinds:
             stmt = stmt.where(TenantEvent.kind.in_(kinds))
         stmt = stmt.order_by(TenantEvent.id).limit(limit)
         return (await self.session.execute(stmt)).scalars().all()
+
+    async def seen_before(
+        self, tenant_id: uuid.UUID | None, upto: int, since: datetime
+    ) -> dict[int, datetime]:
+        """Ids (and times) of events up to `upto` written since `since`: what a new
+        stream counts as already delivered when it starts."""
+        stmt = select(TenantEvent.id, TenantEvent.at).where(
+            TenantEvent.id <= upto, TenantEvent.at >= since
+        )
+        if tenant_id is not None:
+            stmt = stmt.where(TenantEvent.tenant_id == tenant_id)
+        rows = (await self.session.execute(stmt)).all()
+        return {int(row[0]): row[1] for row in rows}
 
     async def last_id(self) -> int:
         """The newest event id of the whole fleet (0 when there is none)."""

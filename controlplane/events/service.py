@@ -12,6 +12,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -21,6 +22,10 @@ from controlplane.tenants.changes import ANY, TenantChanges
 
 EVENT_CHANNEL = "berth_tenant_event"
 KEEPALIVE_SECONDS = 15.0
+# Ids are drawn when a row is inserted, not when it commits: a transaction that
+# commits late can land an id below one already sent. Each poll therefore also
+# re-reads the last few seconds and sends what it has not sent yet.
+LOOKBACK = timedelta(seconds=10)
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -68,19 +73,28 @@ async def follow(
             cursor = resume_after
         else:
             cursor = await repo.last_id()
+        sent = await repo.seen_before(tenant_id, cursor, datetime.now(UTC) - LOOKBACK)
     for e in backlog:
         yield sse("lifecycle", EventOut.of(e).model_dump(mode="json"), event_id=e.id)
     # Tells the client the history is complete (the dashboard drops its "loading").
     yield sse("ready", {"cursor": cursor})
     quiet_since = time.monotonic()
     key = str(tenant_id) if tenant_id is not None else ANY
+    sent.update({e.id: e.at for e in backlog})
     while not await disconnected():
         await feed.wait(key, KEEPALIVE_SECONDS)
+        since = datetime.now(UTC) - LOOKBACK
         async with maker() as s:
-            fresh = await EventRepository(s).after(tenant_id, cursor, kinds=kinds)
+            rows = await EventRepository(s).after(
+                tenant_id, cursor, kinds=kinds, recent_since=since
+            )
+        fresh = [e for e in rows if e.id not in sent]
         for e in fresh:
-            cursor = e.id
+            sent[e.id] = e.at
+            cursor = max(cursor, e.id)
             yield sse("lifecycle", EventOut.of(e).model_dump(mode="json"), event_id=e.id)
+        # Forget what the lookback can no longer return.
+        sent = {i: at for i, at in sent.items() if at >= since - LOOKBACK}
         if fresh:
             quiet_since = time.monotonic()
         elif time.monotonic() - quiet_since >= KEEPALIVE_SECONDS:

@@ -2,9 +2,11 @@
 
 Every number comes from PostgreSQL when `GET /metrics` is scraped, so whatever the
 workers and the events watcher record reaches the scrape without sharing memory
-with the API process (no prometheus_client multiprocess mode). A scrape costs three
-queries whatever the fleet size: two GROUP BY aggregates and one narrow read of
-the live tenants for the per-tenant series.
+with the API process (no prometheus_client multiprocess mode). A scrape costs six
+queries whatever the fleet size: GROUP BY aggregates over tenants, incidents and
+tenant_events, two for the newest rollout, and one narrow read of the live tenants
+(with their measured usage) for the per-tenant series. Only the gate request
+counter lives in the API process, which is the one answering the gate.
 
 Families (all gauges unless noted):
 
@@ -33,12 +35,28 @@ Families (all gauges unless noted):
     berth_tenant_up{tenant}
         1 if the tenant is serving: observed state "running", or "upgrading" (a
         blue/green upgrade keeps the old container serving), else 0.
+    berth_tenant_cpu_usage_cores{tenant}, berth_tenant_memory_usage_bytes{tenant}
+        Measured use of each running tenant (tenant_usage, written by the usage
+        sampler on beat); only tenants sampled since they last started.
+    berth_rollout_targets{version,state}, berth_rollout_active{version}
+        The newest rollout: its targets by state, and 1 while it is in progress.
+    berth_provisions_total, berth_provision_failures_total  (counters)
+        Provisioning runs that ended routed or failed (tenant_events).
+    berth_provision_duration_seconds  (histogram)
+        From provisioning start (`creating`) to healthy and routed.
+    berth_restarts_total  (counter)
+        Restarts of every tenant's containers, deleted tenants included.
+    berth_pauses_total, berth_wakes_total  (counters)
+    berth_wake_duration_seconds  (histogram)
+        From the wake request (gate, resume) to running again.
+    berth_gate_requests_total{outcome}  (counter, this API process)
+        allowed, woken, waking (503), unknown (404), invalid (422).
     berth_scrape_duration_seconds
         Time this scrape spent reading the database and building the families.
 
-Cardinality: the `tenant` label makes berth_tenant_restarts_total and
-berth_tenant_up one series each per live tenant (label value = slug); a deleted
+Cardinality: the `tenant` label makes the six per-tenant families one series each
+per live (or running, for measured use) tenant (label value = slug); a deleted
 tenant's series disappear with it. Every other family has a handful of series.
-The incident aggregate scans the whole incidents table, which only grows; at
-millions of rows that becomes the slow part of a scrape.
+The incident and lifecycle aggregates scan tables that only grow; at millions of
+rows they become the slow part of a scrape.
 """

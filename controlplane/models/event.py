@@ -22,6 +22,7 @@ class TenantEvent(Base):
     __table_args__ = (
         Index("ix_tenant_events_tenant_id", "tenant_id", "id"),
         Index("ix_tenant_events_kind", "kind"),
+        Index("ix_tenant_events_at", "at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)

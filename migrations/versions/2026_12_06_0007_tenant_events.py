@@ -148,6 +148,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_tenant_events_tenant_id", "tenant_events", ["tenant_id", "id"])
     op.create_index("ix_tenant_events_kind", "tenant_events", ["kind"])
+    op.create_index("ix_tenant_events_at", "tenant_events", ["at"])
     op.create_table(
         "tenant_usage",
         sa.Column("tenant_id", postgresql.UUID(as_uuid=True), nullable=False),

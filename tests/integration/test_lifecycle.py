@@ -11,6 +11,7 @@ import docker
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
 
 from tests.conftest import wait_state, wait_until
 from tests.fixtures.stack import ADMIN_TOKEN, BerthProcess, Stack
@@ -106,6 +107,34 @@ async def test_events_replay_history_then_follow_live(
         assert [e["id"] for e in again.events] == [i for i in ids if i > routed["id"]]
 
 
+async def test_an_event_committed_late_is_still_delivered(
+    client: httpx.AsyncClient, api_server: str, app: Any, live_worker: BerthProcess, slug: str
+) -> None:
+    """Ids are drawn at insert: a transaction that commits after a newer one must not
+    leave its event behind the stream's cursor."""
+    r = await client.post("/tenants", json={"slug": slug})
+    assert r.status_code == 202, r.text
+    insert = text(
+        "INSERT INTO tenant_events (tenant_id, slug, kind) "
+        "SELECT id, slug, :kind FROM tenants WHERE slug = :slug AND deleted_at IS NULL "
+        "RETURNING id"
+    )
+    async with Stream(api_server, slug) as stream:
+        async with app.state.engine.connect() as slow, app.state.engine.connect() as fast:
+            slow_tx = await slow.begin()
+            early = (await slow.execute(insert, {"kind": "probe_early", "slug": slug})).scalar()
+            late = (await fast.execute(insert, {"kind": "probe_late", "slug": slug})).scalar()
+            await fast.commit()
+            assert early < late
+            await stream.saw("probe_late", timeout=10)
+            assert "probe_early" not in stream.kinds()
+            await slow_tx.commit()
+        await stream.saw("probe_early", timeout=10)
+        assert stream.kinds().count("probe_early") == stream.kinds().count("probe_late") == 1
+    # Leave nothing provisioning behind for the next test's fleet-wide counts.
+    await wait_state(client, slug, "running")
+
+
 async def test_events_need_read_scope_and_a_live_tenant(anon: httpx.AsyncClient) -> None:
     assert (await anon.get("/tenants/nobody/events")).status_code == 401
     r = await anon.get("/tenants/no-such-tenant/events", headers=AUTH)
@@ -188,7 +217,7 @@ async def test_metrics_after_signup_rollout_oom_pause_and_wake(
         mem = all(_value(s, "berth_tenant_memory_usage_bytes", tenant=t) > 0 for t in (a, b))
         return s if have and mem else None
 
-    after = await wait_until(measured, timeout=30, interval=0.5, what="measured usage")
+    after = await wait_until(measured, timeout=45, interval=0.5, what="measured usage")
 
     def delta(name: str, **labels: str) -> float:
         return _value(after, name, **labels) - _value(before, name, **labels)

@@ -195,12 +195,14 @@ function setupRollout() {
   $("#rollout-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     const version = $("#rollout-version-select").value;
-    if (!(await confirmAction(`Roll out version ${version} to every tenant?`))) {
+    const slugs = $("#rollout-slugs").value.split(",").map((x) => x.trim()).filter(Boolean);
+    const whom = slugs.length ? `${slugs.length} tenant(s): ${slugs.join(", ")}` : "every tenant";
+    if (!(await confirmAction(`Roll out version ${version} to ${whom}?`))) {
       showResult("Rollout cancelled.", true);
       return;
     }
     try {
-      const r = await post("/dashboard/rollouts", { version });
+      const r = await post("/dashboard/rollouts", slugs.length ? { version, slugs } : { version });
       const empty = $("#rollout-empty");
       if (empty) empty.hidden = true;
       $("#rollout-version").textContent = r.version;
