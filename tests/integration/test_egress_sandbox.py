@@ -23,6 +23,8 @@ import pytest
 from fastapi import FastAPI
 
 from controlplane.models import Blueprint, Plan
+from provisioner.runtime.base import RuntimeBackendError
+from provisioner.runtime.docker import DockerBackend
 from tests.conftest import wait_state, wait_until
 from tests.fixtures.probes import BLOCKED, http_server, tcp_probe
 from tests.fixtures.stack import BerthProcess, Stack
@@ -136,6 +138,12 @@ async def test_egress_open_and_none_from_inside(
     # path, so a listener on a host address stays reachable (README, Security).
     assert from_sealed["host_local"] == "open", from_sealed
 
+    # A network of the right name but the wrong kind is refused, never used.
+    backend = DockerBackend()
+    labels = {"berth.instance": stack.instance}
+    backend.ensure_network(internal, labels=labels, internal=True)  # control: the right kind
+    with pytest.raises(RuntimeBackendError, match="internal=False"):
+        DockerBackend().ensure_network(stack.settings.tenant_network, labels=labels, internal=True)
     await _deleted(client, sealed, open_)
 
 
