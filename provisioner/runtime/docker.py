@@ -150,6 +150,12 @@ class DockerBackend(RuntimeBackend):
                 return
             try:
                 existing = self._networks_named(name)
+                if any(bool(n.get("Internal")) != internal for n in existing):
+                    # Never attach a tenant to a network other than its egress mode asks.
+                    raise RuntimeBackendError(
+                        f"network {name} exists with internal={not internal}; "
+                        f"its egress mode needs internal={internal}"
+                    )
                 if len(existing) != 1:
                     self._create_network(name, labels=labels, internal=internal, existing=existing)
                     self._dedupe_network(name)

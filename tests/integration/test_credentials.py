@@ -20,7 +20,7 @@ import docker
 import httpx
 import pytest
 
-from tests.conftest import wait_state
+from tests.conftest import wait_state, wait_until
 from tests.fixtures.probes import sh
 from tests.fixtures.stack import ADMIN_TOKEN, SECRET_KEY, BerthProcess, Stack
 
@@ -96,5 +96,16 @@ async def test_no_control_plane_credential_reaches_a_tenant(
     for c in (ca, cb):
         assert [m["Destination"] for m in c.attrs["Mounts"]] == ["/data"]
         assert c.attrs["HostConfig"]["Binds"] in (None, [])
-    for slug in (a, b):
+    await _deleted(client, a, b)
+
+
+async def _deleted(client: httpx.AsyncClient, *slugs: str) -> None:
+    """Delete and wait until gone, so no removal is still in flight at teardown."""
+    for slug in slugs:
         await client.delete(f"/tenants/{slug}")
+
+    async def gone() -> bool:
+        codes = [(await client.get(f"/tenants/{s}")).status_code for s in slugs]
+        return all(c == 404 for c in codes)
+
+    await wait_until(gone, timeout=90, what=f"{slugs} deleted")

@@ -23,7 +23,9 @@ import pytest
 from fastapi import FastAPI
 
 from controlplane.models import Blueprint, Plan
-from tests.conftest import wait_state
+from provisioner.runtime.base import RuntimeBackendError
+from provisioner.runtime.docker import DockerBackend
+from tests.conftest import wait_state, wait_until
 from tests.fixtures.probes import BLOCKED, http_server, tcp_probe
 from tests.fixtures.stack import BerthProcess, Stack
 
@@ -136,8 +138,13 @@ async def test_egress_open_and_none_from_inside(
     # path, so a listener on a host address stays reachable (README, Security).
     assert from_sealed["host_local"] == "open", from_sealed
 
-    for slug in (sealed, open_):
-        await client.delete(f"/tenants/{slug}")
+    # A network of the right name but the wrong kind is refused, never used.
+    backend = DockerBackend()
+    labels = {"berth.instance": stack.instance}
+    backend.ensure_network(internal, labels=labels, internal=True)  # control: the right kind
+    with pytest.raises(RuntimeBackendError, match="internal=False"):
+        DockerBackend().ensure_network(stack.settings.tenant_network, labels=labels, internal=True)
+    await _deleted(client, sealed, open_)
 
 
 async def test_runtime_the_engine_lacks_is_refused_never_downgraded(
@@ -215,4 +222,16 @@ async def test_runtime_the_engine_lacks_is_refused_never_downgraded(
     assert "runsc" in failed["state_reason"], failed
     (serving,) = dock.containers.list(filters={"label": f"berth.tenant={slug}"})
     assert serving.id == c.id and serving.attrs["HostConfig"]["Runtime"] == "runc"
-    await client.delete(f"/tenants/{slug}")
+    await _deleted(client, slug)
+
+
+async def _deleted(client: httpx.AsyncClient, *slugs: str) -> None:
+    """Delete and wait until gone, so no removal is still in flight at teardown."""
+    for slug in slugs:
+        await client.delete(f"/tenants/{slug}")
+
+    async def gone() -> bool:
+        codes = [(await client.get(f"/tenants/{s}")).status_code for s in slugs]
+        return all(c == 404 for c in codes)
+
+    await wait_until(gone, timeout=90, what=f"{slugs} deleted")

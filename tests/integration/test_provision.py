@@ -83,14 +83,22 @@ async def test_signup_runs_a_hardened_container(
     # The tenants network has inter-container traffic disabled.
     net = dock.networks.get(stack.settings.tenant_network)
     assert net.attrs["Options"]["com.docker.network.bridge.enable_icc"] == "false"
-    # Env: blueprint defaults + tenant env + secrets + BERTH_TENANT, nothing of Berth's own.
+    # Env: blueprint defaults + tenant env + secrets + BERTH_TENANT + the container's own
+    # runtime token, nothing else of Berth's.
     env = dict(e.split("=", 1) for e in cfg["Env"])
     assert env["GREETING"] == "hi" and env["API_KEY"] == "k-123" and env["BERTH_TENANT"] == slug
+    assert env["BERTH_RUNTIME_TOKEN"].startswith("berthrt_")
     assert not {
         k
         for k in env
         if k.startswith("BERTH_")
-        and k not in ("BERTH_TENANT", "BERTH_SAMPLE_VERSION", "BERTH_SAMPLE_BROKEN")
+        and k
+        not in (
+            "BERTH_TENANT",
+            "BERTH_RUNTIME_TOKEN",
+            "BERTH_SAMPLE_VERSION",
+            "BERTH_SAMPLE_BROKEN",
+        )
     }
 
     # Served: /health fetched from the host names the tenant.

@@ -45,6 +45,7 @@ async def test_runtime_token_scoped_rotated_and_revoked(
     live_worker: BerthProcess,
     stack: Stack,
     dock: docker.DockerClient,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     a, b = "ra" + uuid.uuid4().hex[:8], "rb" + uuid.uuid4().hex[:8]
     for slug in (a, b):
@@ -105,8 +106,9 @@ async def test_runtime_token_scoped_rotated_and_revoked(
     assert (await client.delete(f"/tenants/{a}")).status_code == 202
     assert (await anon.get("/runtime/self", headers=_bearer(token_a2))).status_code == 401
     assert (await anon.get("/runtime/self", headers=_bearer(token_b))).status_code == 200
-    await client.delete(f"/tenants/{b}")
-    logs = stack.logs()
+    await _deleted(client, a, b)
+    logs = stack.logs() + capfd.readouterr().err  # worker, beat, watcher and the API
+    assert "tenant_running" in logs  # control: these are Berth's real logs
     for token in (token_a, token_a2, token_b):
         assert token not in logs, "a runtime token in Berth's logs"
 
@@ -182,7 +184,7 @@ async def test_leaked_secret_raises_one_incident_naming_it(
     await wait_until(counted, timeout=30, what="the repeat folded into the incident")
     audit = await call("GET", f"/audit?target=tenant:{slug}")
     assert any(e["action"] == "tenant.secret_leak" for e in audit.json()["items"]), audit.text
-    await call("DELETE", f"/tenants/{slug}")
+    await _deleted(client, slug)
 
     logs = stack.logs() + capfd.readouterr().err
     assert "LEAKY_KEY" in logs  # the log names the secret ...
@@ -199,3 +201,15 @@ async def _scanned_past(stack: Stack, container_id: str, moment: float) -> bool:
     finally:
         r.close()
     return raw is not None and float(raw) > moment
+
+
+async def _deleted(client: httpx.AsyncClient, *slugs: str) -> None:
+    """Delete and wait until gone, so no removal is still in flight at teardown."""
+    for slug in slugs:
+        await client.delete(f"/tenants/{slug}")
+
+    async def gone() -> bool:
+        codes = [(await client.get(f"/tenants/{s}")).status_code for s in slugs]
+        return all(c == 404 for c in codes)
+
+    await wait_until(gone, timeout=90, what=f"{slugs} deleted")

@@ -142,6 +142,7 @@ async def test_secret_values_never_leak(
     await call("DELETE", f"/tenants/{a}")
     await call("DELETE", f"/tenants/{b}")
     await wait_until(lambda: _gone(client, a), what=f"{a} deleted")
+    await wait_until(lambda: _gone(client, b), what=f"{b} deleted")
     logs = stack.logs() + capfd.readouterr().err + capfd.readouterr().out
     assert "tenant_running" in logs  # control: the scan reads Berth's real logs
 
