@@ -7,22 +7,29 @@ celery beat first and wait until no sweep is queued or running.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import asyncpg
 import docker
 import httpx
 import pytest
 from docker.models.containers import Container
 
+from controlplane.db import make_engine
+from controlplane.migrate import upgrade
+from controlplane.preflight import service
 from controlplane.supervisor import process_commands
+from provisioner.runtime.docker import DockerBackend
 from tests.conftest import wait_state, wait_until
 from tests.fixtures.stack import ADMIN_TOKEN, ROOT, BerthProcess, Stack
 
@@ -178,6 +185,36 @@ async def test_hand_made_container_is_caught(
     assert "pid=host" in checks["host_namespaces"]["detail"]
     assert "NET_ADMIN" in checks["capabilities"]["detail"]
     assert report["summary"]["failed"] >= len(ROGUE_FAILS)
+
+
+async def test_migrations_behind_head_fail_the_preflight(stack: Stack) -> None:
+    # A scratch database on the stack's server, migrated only to the first revision.
+    url = stack.settings.require_database_url()
+    name = f"preflight_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(host=stack.postgres.socket_dir, user="postgres")
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    scratch = url.replace(f"/{stack.postgres.database}?", f"/{name}?")
+    engine = make_engine(scratch, pool_size=1, max_overflow=0)
+    backend = DockerBackend(network=stack.settings.tenant_network)
+    settings = stack.settings.model_copy(update={"database_url": scratch})
+    try:
+        await asyncio.to_thread(upgrade, scratch, "0001")
+        report = await service.run(
+            settings=settings, backend=backend, engine=engine, admin_token=ADMIN_TOKEN
+        )
+        check = next(c for c in report.berth if c.id == "migrations")
+        assert (check.status, report.status) == ("fail", "fail"), check
+        # Control: the same check passes once the schema is at head.
+        await asyncio.to_thread(upgrade, scratch, "head")
+        report = await service.run(
+            settings=settings, backend=backend, engine=engine, admin_token=ADMIN_TOKEN
+        )
+        assert next(c for c in report.berth if c.id == "migrations").status == "pass"
+    finally:
+        backend.api.close()
+        await engine.dispose()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await admin.close()
 
 
 def _free_port() -> int:
