@@ -132,8 +132,8 @@ def test_signup_secrets_deploy_with_progress_and_billing_export(
         outputs.extend([r.out, r.err])
         return r
 
-    for slug in (a, b):
-        r = berth("tenants", "create", slug, "--wait", "--json")
+    for slug in (a, b):  # on version 1 whatever earlier tests made current
+        r = berth("tenants", "create", slug, "--version", "1", "--wait", "--json")
         assert r.code == 0, r.err
         created = json.loads(r.out)
         assert created["slug"] == slug and created["state"] == "running"
