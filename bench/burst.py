@@ -10,7 +10,10 @@ Raw: 50 threads each make the identical container spec with direct SDK calls
 (volume, create, start, inspect, health polling: bench.provision.RawDocker), all at
 once. Throughput is tenants per second from the first request to the last one
 healthy/running; the target is Berth ≥ 0.8× raw. Full mode runs two rounds per side
-in the order Berth, raw, raw, Berth, so drift hits both sides alike.
+in the order Berth, raw, raw, Berth, so drift hits both sides alike. Two more sides
+show where the gap is: raw Docker through a pool as wide as Berth's worker (8), and
+Berth again after restarting the worker with one task slot per signup (50). Engine
+events give each side's p50 burst start → container created and created → started.
 
 Beyond the caps: a signup-scoped key (not admin, so rate-limited: the API's default
 BERTH_SIGNUP_BURST and BERTH_SIGNUP_RATE) sends OVER signups at once. Those over the
