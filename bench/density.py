@@ -52,7 +52,7 @@ from provisioner.idle import idle_sweep
 from provisioner.runtime.docker import CountingAPIClient, DockerBackend
 
 NAME = "density"
-QUICK_TENANTS = 40
+QUICK_TENANTS = 20
 FULL_TENANTS = 300
 LIMITS = {"memory_mb": 32, "cpu": 0.1}
 SCRAPES = 5

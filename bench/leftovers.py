@@ -9,7 +9,7 @@ from typing import Any
 
 import docker
 import docker.utils
-from docker.errors import NotFound
+from docker.errors import APIError, NotFound
 
 
 def leftovers(instance: str) -> list[str]:
@@ -63,3 +63,7 @@ def _ignore_missing(call: Callable[..., Any], *args: Any, **kwargs: Any) -> None
         call(*args, **kwargs)
     except NotFound:
         pass
+    except APIError as exc:
+        # Berth's worker may be removing the same container: that removal finishes it.
+        if exc.status_code != 409 or "already in progress" not in str(exc):
+            raise

@@ -29,7 +29,7 @@ from bench.leftovers import check_clean, remove_all
 from bench.stack import BenchStack, berth_stack
 
 NAME = "rss"
-QUICK_TENANTS = 30
+QUICK_TENANTS = 20
 FULL_TENANTS = 300
 LIMITS = {"memory_mb": 32, "cpu": 0.1}
 SETTLE = 5.0
