@@ -43,6 +43,11 @@ LastEventId = Annotated[str | None, Header(alias="Last-Event-ID")]
 HTML: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/html": {}}, "description": "HTML page"}
 }
+# Pages behind the sign-in: a browser without a session is sent to the sign-in page.
+PAGE: dict[int | str, dict[str, Any]] = {
+    **HTML,
+    303: {"description": "not signed in: redirect to /dashboard/login"},
+}
 SSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/event-stream": {}}, "description": "SSE stream"}
 }
@@ -92,7 +97,7 @@ async def _page(request: Request, name: str, who: Viewer | None, **context: Any)
     return HTMLResponse(html, headers=PAGE_HEADERS)
 
 
-@router.get("", response_class=HTMLResponse, responses=HTML)
+@router.get("", response_class=HTMLResponse, responses=PAGE)
 async def fleet_page(request: Request, session: SessionDep, who: PageDep) -> HTMLResponse:
     """The fleet: counts by state, versions, the latest rollout, tenants and incidents."""
     return await _page(request, "fleet.html", who, fleet=await service.fleet(session))
@@ -147,7 +152,7 @@ async def logout(request: Request, who: ReadDep) -> Response:
     return response
 
 
-@router.get("/tenants/{slug}", response_class=HTMLResponse, responses=HTML)
+@router.get("/tenants/{slug}", response_class=HTMLResponse, responses=PAGE)
 async def tenant_page(
     slug: SlugPath, request: Request, session: SessionDep, who: PageDep
 ) -> HTMLResponse:

@@ -8,6 +8,7 @@ expected set.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -64,6 +65,9 @@ async def test_hostile_env_and_secret_values_stay_literal_env(
         "berth.tenant-id": tenant_id,
         "berth.blueprint": "1",
         "berth.generation": "1",
+        "berth.plan": "standard",
+        # The runtime token's public id (never the token): random, so read it back.
+        "berth.runtime-token": labels.get("berth.runtime-token", "<missing>"),
         "traefik.enable": "true",
         "traefik.docker.network": stack.settings.tenant_network,
         f"traefik.http.routers.{router}.rule": f"Host(`{slug}.{stack.settings.domain}`)",
@@ -72,6 +76,7 @@ async def test_hostile_env_and_secret_values_stay_literal_env(
         f"traefik.http.services.{router}.loadbalancer.server.port": "8080",
     }
     assert labels == expected
+    assert re.fullmatch(r"[0-9a-f]{16}", labels["berth.runtime-token"])
     routers = {k.split(".")[3] for k in labels if k.startswith("traefik.http.routers.")}
     assert routers == {router}
 
