@@ -199,6 +199,9 @@ def complete_slug(incomplete: str) -> list[str]:
         return []
 
 
+SlugArg = Annotated[str, typer.Argument(help="the tenant's slug", autocompletion=complete_slug)]
+
+
 def _parse_sse(response: httpx.Response) -> Iterator[tuple[str, Any]]:
     event = "message"
     data: list[str] = []
