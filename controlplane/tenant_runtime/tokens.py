@@ -41,7 +41,7 @@ def token_id_of(token: str) -> str | None:
     if not is_runtime_token(token):
         return None
     token_id, sep, secret = token[len(PREFIX) :].partition("_")
-    if not sep or not ID_RE.match(token_id) or not _SECRET_RE.match(secret):
+    if not sep or not ID_RE.fullmatch(token_id) or not _SECRET_RE.fullmatch(secret):
         return None
     return token_id
 
