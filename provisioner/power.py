@@ -19,10 +19,10 @@ import uuid
 from collections.abc import Callable
 
 import structlog
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controlplane.audit.service import record
+from controlplane.events.repository import EventRepository
 from controlplane.tenants.repository import TenantRepository
 from provisioner.bluegreen import remove
 from provisioner.context import WorkerContext
@@ -170,9 +170,7 @@ async def thaw(
         if actor is not None:
             # The request and the result commit together here, so tell the lifecycle
             # trigger when the wake really began (its wake-latency measurement).
-            await session.execute(
-                text("SELECT set_config('berth.wake_started', :at, true)"), {"at": repr(started)}
-            )
+            await EventRepository(session).hint_wake_started(started)
             await _request_wake(session, tenant_id, actor=actor)
         ok = await TenantRepository(session).set_observed(
             tenant_id,

@@ -70,6 +70,8 @@ def sample_usage_task() -> int:
     """Measure CPU and memory of every running tenant into tenant_usage."""
     measured: int = context.run(sample_usage)
     return measured
+
+
 @app.task(name="berth.leak_scan")
 def leak_scan_task() -> dict[str, object]:
     """Scan running tenant containers' new log lines for their own secrets' values."""

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 
+from controlplane.client.http import SseDecoder
+
 
 async def sse_messages(response: httpx.Response) -> AsyncIterator[tuple[str, Any]]:
     """Yield (event name, decoded data) for each message; comments are skipped."""
-    event, data = "message", []
+    decoder = SseDecoder()
     async for line in response.aiter_lines():
-        if line == "":
-            if data:
-                yield event, json.loads("\n".join(data))
-            event, data = "message", []
-        elif line.startswith("event:"):
-            event = line[6:].strip()
-        elif line.startswith("data:"):
-            data.append(line[5:].strip())
+        if (message := decoder.feed(line)) is not None:
+            yield message

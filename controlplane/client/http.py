@@ -199,18 +199,37 @@ def complete_slug(incomplete: str) -> list[str]:
         return []
 
 
+SlugArg = Annotated[str, typer.Argument(help="the tenant's slug", autocompletion=complete_slug)]
+
+
+class SseDecoder:
+    """Server-sent events a line at a time, so sync and async readers share one parser."""
+
+    def __init__(self) -> None:
+        self.event = "message"
+        self.data: list[str] = []
+
+    def feed(self, line: str) -> tuple[str, Any] | None:
+        """The (event name, decoded JSON data) that `line` completes, else None.
+
+        A blank line ends a message; comments and unknown fields are skipped.
+        """
+        if not line:
+            message = (self.event, json.loads("\n".join(self.data))) if self.data else None
+            self.event, self.data = "message", []
+            return message
+        if line.startswith("event:"):
+            self.event = line[6:].strip()
+        elif line.startswith("data:"):
+            self.data.append(line[5:].lstrip())
+        return None
+
+
 def _parse_sse(response: httpx.Response) -> Iterator[tuple[str, Any]]:
-    event = "message"
-    data: list[str] = []
+    decoder = SseDecoder()
     try:
         for line in response.iter_lines():
-            if not line:
-                if data:
-                    yield event, json.loads("\n".join(data))
-                event, data = "message", []
-            elif line.startswith("event:"):
-                event = line[6:].strip()
-            elif line.startswith("data:"):
-                data.append(line[5:].lstrip())
+            if (message := decoder.feed(line)) is not None:
+                yield message
     except (httpx.ReadTimeout, httpx.RemoteProtocolError, httpx.ReadError):
         return

@@ -17,9 +17,9 @@ from controlplane.client.http import (
     Api,
     ExitCode,
     JsonOpt,
+    SlugArg,
     TokenOpt,
     UrlOpt,
-    complete_slug,
     fail,
 )
 from controlplane.client.output import emit, print_json, short_time, table
@@ -29,7 +29,6 @@ secrets = typer.Typer(
     help="Set, remove and list a tenant's secrets (values are write-only).", no_args_is_help=True
 )
 
-SlugArg = Annotated[str, typer.Argument(help="the tenant's slug", autocompletion=complete_slug)]
 WaitOpt = Annotated[bool, typer.Option(help="wait until the tenant runs again with the change")]
 WAIT_TIMEOUT = 120.0
 NameArg = Annotated[str, typer.Argument(help="the secret's name (an env variable name)")]

@@ -13,9 +13,9 @@ from controlplane.client.http import (
     Api,
     ExitCode,
     JsonOpt,
+    SlugArg,
     TokenOpt,
     UrlOpt,
-    complete_slug,
     fail,
 )
 from controlplane.client.output import emit, fields, short_time, table
@@ -24,7 +24,6 @@ tenants = typer.Typer(
     help="Sign up, inspect, pause, resume, restart and delete tenants.", no_args_is_help=True
 )
 
-SlugArg = Annotated[str, typer.Argument(help="the tenant's slug", autocompletion=complete_slug)]
 
 COLUMNS = [
     ("SLUG", lambda t: t["slug"]),

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -20,7 +20,9 @@ from controlplane.dashboard.sessions import COOKIE, COOKIE_PATH, LOGIN_CSRF_COOK
 from controlplane.dashboard.views import install_filters
 from controlplane.deps import SessionDep, actor_of
 from controlplane.errors import Unauthorized
-from controlplane.events.service import SSE_HEADERS, follow, last_event_id
+from controlplane.events.endpoints import SSE_RESPONSES as SSE
+from controlplane.events.endpoints import LastEventId, lifecycle_response
+from controlplane.events.service import SSE_HEADERS
 from controlplane.rollouts import service as rollouts
 from controlplane.rollouts.endpoints import rollout_stream
 from controlplane.security.auth import principal_for_token
@@ -39,7 +41,6 @@ PageDep = Annotated[Viewer, Depends(viewer("read", page=True))]
 ReadDep = Annotated[Viewer, Depends(viewer("read"))]
 AdminDep = Annotated[Viewer, Depends(viewer("admin"))]
 DeployDep = Annotated[Viewer, Depends(viewer("deploy"))]
-LastEventId = Annotated[str | None, Header(alias="Last-Event-ID")]
 HTML: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/html": {}}, "description": "HTML page"}
 }
@@ -47,9 +48,6 @@ HTML: dict[int | str, dict[str, Any]] = {
 PAGE: dict[int | str, dict[str, Any]] = {
     **HTML,
     303: {"description": "not signed in: redirect to /dashboard/login"},
-}
-SSE: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/event-stream": {}}, "description": "SSE stream"}
 }
 
 
@@ -205,14 +203,7 @@ async def fleet_events(
     request: Request, _: ReadDep, last_event: LastEventId = None
 ) -> StreamingResponse:
     """Every tenant's lifecycle events from now on (the fleet page's live updates)."""
-    stream = follow(
-        request.app.state.sessionmaker,
-        request.app.state.events,
-        tenant_id=None,
-        resume_after=last_event_id(last_event),
-        disconnected=request.is_disconnected,
-    )
-    return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
+    return lifecycle_response(request, tenant_id=None, last_event=last_event)
 
 
 @router.get("/tenants/{slug}/events", response_class=StreamingResponse, responses=SSE)
@@ -225,14 +216,7 @@ async def tenant_events(
 ) -> StreamingResponse:
     """The tenant's recent lifecycle history, then live transitions."""
     tenant = await tenants.get_live(session, slug=slug)
-    stream = follow(
-        request.app.state.sessionmaker,
-        request.app.state.events,
-        tenant_id=tenant.id,
-        resume_after=last_event_id(last_event),
-        disconnected=request.is_disconnected,
-    )
-    return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
+    return lifecycle_response(request, tenant_id=tenant.id, last_event=last_event)
 
 
 @router.get("/rollouts/{rollout_id}/events", response_class=StreamingResponse, responses=SSE)

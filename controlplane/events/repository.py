@@ -85,3 +85,10 @@ class EventRepository:
             {"id": tenant_id, "gen": generation, "kind": kind, "detail": json.dumps(detail)},
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def hint_wake_started(self, started: float) -> None:
+        """Tell the lifecycle trigger, for this transaction only, when a wake began
+        (epoch seconds): it measures the wake latency from there, not from the commit."""
+        await self.session.execute(
+            text("SELECT set_config('berth.wake_started', :at, true)"), {"at": repr(started)}
+        )

@@ -106,6 +106,8 @@ async def principal_for_key_id(request: Request, key_id: str) -> Principal | Non
     if row is None or row.revoked_at is not None:
         return None
     return Principal(key_id=key_id, scopes=frozenset(row.scopes) & frozenset(SCOPES))
+
+
 async def _runtime_principal(request: Request, token: str) -> Principal:
     async with _sessionmaker(request)() as session:
         identity = await runtime_tokens.authenticate(session, token=token)

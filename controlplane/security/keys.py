@@ -27,9 +27,17 @@ class NewKey:
     digest: str
 
 
+def mint(prefix: str) -> tuple[str, str]:
+    """A fresh public id and its `<prefix><id>_<secret>` token (64-bit id, 256-bit secret).
+
+    API keys and runtime tokens are both minted here: the same entropy, the same SHA-256.
+    """
+    token_id = secrets.token_hex(8)
+    return token_id, f"{prefix}{token_id}_{secrets.token_urlsafe(32)}"
+
+
 def generate() -> NewKey:
-    key_id = secrets.token_hex(8)
-    token = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+    key_id, token = mint(PREFIX)
     return NewKey(key_id=key_id, token=token, digest=digest(token))
 
 

@@ -9,11 +9,10 @@ secrets) does not silently invalidate every running tenant's token.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
-import secrets
 from dataclasses import dataclass
+
+from controlplane.security import keys
 
 PREFIX = "berthrt_"
 ENV_NAME = "BERTH_RUNTIME_TOKEN"
@@ -29,13 +28,8 @@ class NewToken:
 
 
 def generate() -> NewToken:
-    token_id = secrets.token_hex(8)
-    token = f"{PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
-    return NewToken(token_id=token_id, token=token, digest=digest(token))
-
-
-def digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    token_id, token = keys.mint(PREFIX)
+    return NewToken(token_id=token_id, token=token, digest=keys.digest(token))
 
 
 def is_runtime_token(token: str) -> bool:
@@ -47,10 +41,11 @@ def token_id_of(token: str) -> str | None:
     if not is_runtime_token(token):
         return None
     token_id, sep, secret = token[len(PREFIX) :].partition("_")
-    if not sep or not ID_RE.match(token_id) or not _SECRET_RE.match(secret):
+    if not sep or not ID_RE.fullmatch(token_id) or not _SECRET_RE.fullmatch(secret):
         return None
     return token_id
 
 
 def matches(token: str, stored_digest: str) -> bool:
-    return hmac.compare_digest(digest(token).encode(), stored_digest.encode())
+    """Whether `token` hashes to `stored_digest` (constant-time compare)."""
+    return keys.matches(token, stored_digest)

@@ -13,19 +13,19 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import docker
-import requests
-from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.errors import APIError, NotFound
 from docker.types import LogConfig, Mount
 
 from provisioner.runtime.base import (
     ContainerInfo,
     ContainerSpec,
     EngineUnavailable,
-    ImageMissing,
     NameConflict,
     RuntimeBackend,
     RuntimeBackendError,
 )
+from provisioner.runtime.docker_errors import ENGINE_ERRORS, translate
+from provisioner.runtime.docker_info import info_from_inspect, info_from_list
 from provisioner.runtime.engine import client_kwargs, engine_name
 from provisioner.spec import LABEL_BLUEPRINT, LABEL_GENERATION
 
@@ -65,64 +65,6 @@ class CountingAPIClient(docker.APIClient):
         return sum(self.calls[m] for m in MUTATING)
 
 
-def _translate(exc: Exception, what: str) -> RuntimeBackendError:
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        return EngineUnavailable(f"Docker engine unreachable during {what}")
-    if isinstance(exc, ImageNotFound):
-        return ImageMissing(f"{what}: {exc.explanation}")
-    if isinstance(exc, APIError):
-        return RuntimeBackendError(f"{what}: {exc.explanation or exc}")
-    return RuntimeBackendError(f"{what}: {exc}")
-
-
-def _info_from_inspect(data: dict[str, Any], network: str | None) -> ContainerInfo:
-    state = data.get("State") or {}
-    networks = (data.get("NetworkSettings") or {}).get("Networks") or {}
-    ip = None
-    if network and network in networks:
-        ip = networks[network].get("IPAddress") or None
-    elif networks:
-        ip = next(iter(networks.values())).get("IPAddress") or None
-    health = (state.get("Health") or {}).get("Status")
-    return ContainerInfo(
-        id=data["Id"],
-        name=data.get("Name", "").lstrip("/"),
-        labels=(data.get("Config") or {}).get("Labels") or {},
-        state=state.get("Status", "unknown"),
-        ip=ip,
-        health=health,
-        exit_code=state.get("ExitCode"),
-        oom_killed=bool(state.get("OOMKilled")),
-        restart_count=int(data.get("RestartCount") or 0),
-        started_at=state.get("StartedAt"),
-    )
-
-
-def _info_from_list(item: dict[str, Any], network: str | None) -> ContainerInfo:
-    networks = (item.get("NetworkSettings") or {}).get("Networks") or {}
-    ip = None
-    if network and network in networks:
-        ip = networks[network].get("IPAddress") or None
-    elif networks:
-        # A tenant on another network (egress `none`: the internal one) has only that.
-        ip = next(iter(networks.values())).get("IPAddress") or None
-    status = item.get("Status") or ""
-    health = None
-    for word in ("healthy", "unhealthy", "starting"):
-        if f"({word})" in status or f"(health: {word})" in status:
-            health = word
-    names = item.get("Names") or [""]
-    return ContainerInfo(
-        id=item["Id"],
-        name=names[0].lstrip("/"),
-        labels=item.get("Labels") or {},
-        state=item.get("State", "unknown"),
-        ip=ip,
-        health=health,
-        status=status,
-    )
-
-
 class DockerBackend(RuntimeBackend):
     """Tenant containers on one Docker engine."""
 
@@ -137,7 +79,7 @@ class DockerBackend(RuntimeBackend):
     def ping(self) -> None:
         try:
             self.api.ping()
-        except (DockerException, requests.exceptions.RequestException) as exc:
+        except ENGINE_ERRORS as exc:
             raise EngineUnavailable("Docker engine does not answer") from exc
 
     def ensure_network(
@@ -159,8 +101,8 @@ class DockerBackend(RuntimeBackend):
                 if len(existing) != 1:
                     self._create_network(name, labels=labels, internal=internal, existing=existing)
                     self._dedupe_network(name)
-            except (DockerException, requests.exceptions.RequestException) as exc:
-                raise _translate(exc, f"ensure network {name}") from exc
+            except ENGINE_ERRORS as exc:
+                raise translate(exc, f"ensure network {name}") from exc
             self._networks_ready.add(name)
 
     def _create_network(
@@ -206,11 +148,11 @@ class DockerBackend(RuntimeBackend):
 
     @functools.cached_property
     def engine(self) -> str:
-        """"docker" or "podman": Podman's Docker-compatible API differs in a few options."""
+        """ "docker" or "podman": Podman's Docker-compatible API differs in a few options."""
         try:
             return engine_name(self.api.version())
-        except (DockerException, requests.exceptions.RequestException) as exc:
-            raise _translate(exc, "engine version") from exc
+        except ENGINE_ERRORS as exc:
+            raise translate(exc, "engine version") from exc
 
     def _tmp_owner(self, user: str) -> str:
         if self.engine == "podman":
@@ -254,41 +196,53 @@ class DockerBackend(RuntimeBackend):
         )
         return str(created["Id"])
 
+    def _ensure_spec_network(self, spec: ContainerSpec) -> None:
+        # The network outlives any one tenant: it carries the stack's labels, not the tenant's.
+        self.ensure_network(
+            spec.network,
+            labels={
+                k: v
+                for k, v in spec.volume_labels.items()
+                if k in ("berth.managed", "berth.instance")
+            },
+            internal=spec.network_internal,
+        )
+
+    def _adopt(self, spec: ContainerSpec, exc: APIError) -> str:
+        """The id of what already holds `spec.name` after a create failed with `exc`.
+
+        A retried task finds its own earlier attempt under the name (a 409): that is
+        adopted when it has the spec's generation and blueprint. Another generation is
+        a NameConflict; any other failure is re-raised.
+        """
+        if exc.status_code != 409:
+            raise exc
+        existing = self.inspect(spec.name)
+        if existing is None:
+            raise exc
+        if any(
+            existing.labels.get(k) != spec.labels.get(k)
+            for k in (LABEL_GENERATION, LABEL_BLUEPRINT)
+        ):
+            raise NameConflict(
+                f"{spec.name} exists with generation {existing.labels.get(LABEL_GENERATION)}"
+            ) from exc
+        return existing.id
+
     def ensure(self, spec: ContainerSpec) -> ContainerInfo:
         try:
-            self.ensure_network(
-                spec.network,
-                labels={
-                    k: v
-                    for k, v in spec.volume_labels.items()
-                    if k in ("berth.managed", "berth.instance")
-                },
-                internal=spec.network_internal,
-            )
+            self._ensure_spec_network(spec)
             self._ensure_volume(spec)
             try:
                 container_id = self._create(spec)
             except APIError as exc:
-                if exc.status_code != 409:
-                    raise
-                existing = self.inspect(spec.name)
-                if existing is None:
-                    raise
-                if any(
-                    existing.labels.get(k) != spec.labels.get(k)
-                    for k in (LABEL_GENERATION, LABEL_BLUEPRINT)
-                ):
-                    raise NameConflict(
-                        f"{spec.name} exists with generation "
-                        f"{existing.labels.get(LABEL_GENERATION)}"
-                    ) from exc
-                container_id = existing.id
+                container_id = self._adopt(spec, exc)
             self.api.start(container_id)
             info = self.inspect(container_id)
         except RuntimeBackendError:
             raise
-        except (DockerException, requests.exceptions.RequestException) as exc:
-            raise _translate(exc, f"ensure {spec.name}") from exc
+        except ENGINE_ERRORS as exc:
+            raise translate(exc, f"ensure {spec.name}") from exc
         if info is None:
             raise RuntimeBackendError(f"{spec.name} vanished right after start")
         return info
@@ -296,8 +250,8 @@ class DockerBackend(RuntimeBackend):
     def start(self, container_id: str) -> None:
         try:
             self.api.start(container_id)
-        except (DockerException, requests.exceptions.RequestException) as exc:
-            raise _translate(exc, f"start {container_id[:12]}") from exc
+        except ENGINE_ERRORS as exc:
+            raise translate(exc, f"start {container_id[:12]}") from exc
 
     def stop(self, container_id: str, *, timeout: int = 10) -> None:
         try:
@@ -307,9 +261,9 @@ class DockerBackend(RuntimeBackend):
         except APIError as exc:
             if exc.status_code in (304, 404):
                 return
-            raise _translate(exc, f"stop {container_id[:12]}") from exc
-        except (DockerException, requests.exceptions.RequestException) as exc:
-            raise _translate(exc, f"stop {container_id[:12]}") from exc
+            raise translate(exc, f"stop {container_id[:12]}") from exc
+        except ENGINE_ERRORS as exc:
+            raise translate(exc, f"stop {container_id[:12]}") from exc
 
     def remove(self, container_id: str) -> None:
         try:
@@ -319,9 +273,9 @@ class DockerBackend(RuntimeBackend):
         except APIError as exc:
             if exc.status_code in (404, 409):
                 return
-            raise _translate(exc, f"remove {container_id[:12]}") from exc
-        except (DockerException, requests.exceptions.RequestException) as exc:
-            raise _translate(exc, f"remove {container_id[:12]}") from exc
+            raise translate(exc, f"remove {container_id[:12]}") from exc
+        except ENGINE_ERRORS as exc:
+            raise translate(exc, f"remove {container_id[:12]}") from exc
 
     def remove_volume(self, name: str) -> None:
         try:
@@ -331,51 +285,51 @@ class DockerBackend(RuntimeBackend):
         except APIError as exc:
             if exc.status_code == 404:
                 return
-            raise _translate(exc, f"remove volume {name}") from exc
-        except (DockerException, requests.exceptions.RequestException) as exc:
-            raise _translate(exc, f"remove volume {name}") from exc
+            raise translate(exc, f"remove volume {name}") from exc
+        except ENGINE_ERRORS as exc:
+            raise translate(exc, f"remove volume {name}") from exc
 
     def inspect(self, container_id: str) -> ContainerInfo | None:
         try:
             data = self.api.inspect_container(container_id)
         except NotFound:
             return None
-        except (DockerException, requests.exceptions.RequestException) as exc:
-            raise _translate(exc, f"inspect {container_id[:12]}") from exc
-        return _info_from_inspect(data, self.network)
+        except ENGINE_ERRORS as exc:
+            raise translate(exc, f"inspect {container_id[:12]}") from exc
+        return info_from_inspect(data, self.network)
 
     def list(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
         filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
         try:
             items = self.api.containers(all=True, filters=filters)
-        except (DockerException, requests.exceptions.RequestException) as exc:
-            raise _translate(exc, "list containers") from exc
-        return [_info_from_list(item, self.network) for item in items]
+        except ENGINE_ERRORS as exc:
+            raise translate(exc, "list containers") from exc
+        return [info_from_list(item, self.network) for item in items]
 
     def pause(self, container_id: str) -> None:
         try:
             self.api.pause(container_id)
-        except (DockerException, requests.exceptions.RequestException) as exc:
-            raise _translate(exc, f"pause {container_id[:12]}") from exc
+        except ENGINE_ERRORS as exc:
+            raise translate(exc, f"pause {container_id[:12]}") from exc
 
     def resume(self, container_id: str) -> None:
         try:
             self.api.unpause(container_id)
-        except (DockerException, requests.exceptions.RequestException) as exc:
-            raise _translate(exc, f"unpause {container_id[:12]}") from exc
+        except ENGINE_ERRORS as exc:
+            raise translate(exc, f"unpause {container_id[:12]}") from exc
 
     def stats(self, container_id: str) -> dict[str, Any]:
         try:
             data: dict[str, Any] = self.api.stats(container_id, stream=False, one_shot=True)
-        except (DockerException, requests.exceptions.RequestException) as exc:
-            raise _translate(exc, f"stats {container_id[:12]}") from exc
+        except ENGINE_ERRORS as exc:
+            raise translate(exc, f"stats {container_id[:12]}") from exc
         return data
 
     def runtimes(self) -> tuple[str, ...]:
         try:
             info: dict[str, Any] = self.api.info()
-        except (DockerException, requests.exceptions.RequestException) as exc:
-            raise _translate(exc, "info") from exc
+        except ENGINE_ERRORS as exc:
+            raise translate(exc, "info") from exc
         return tuple(sorted((info.get("Runtimes") or {}).keys()))
 
     def logs(self, container_id: str, *, since: float, until: float) -> str:
@@ -385,24 +339,25 @@ class DockerBackend(RuntimeBackend):
             )
         except NotFound:
             return ""
-        except (DockerException, requests.exceptions.RequestException) as exc:
-            raise _translate(exc, f"logs {container_id[:12]}") from exc
+        except ENGINE_ERRORS as exc:
+            raise translate(exc, f"logs {container_id[:12]}") from exc
         return bytes(raw).decode(errors="replace")
+
     def inspect_raw(self, container_id: str) -> dict[str, Any] | None:
         try:
             data: dict[str, Any] = self.api.inspect_container(container_id)
         except NotFound:
             return None
-        except (DockerException, requests.exceptions.RequestException) as exc:
-            raise _translate(exc, f"inspect {container_id[:12]}") from exc
+        except ENGINE_ERRORS as exc:
+            raise translate(exc, f"inspect {container_id[:12]}") from exc
         return data
 
     def engine_info(self) -> dict[str, Any]:
         try:
             info: dict[str, Any] = self.api.info()
             info["Version"] = self.api.version()
-        except (DockerException, requests.exceptions.RequestException) as exc:
-            raise _translate(exc, "engine info") from exc
+        except ENGINE_ERRORS as exc:
+            raise translate(exc, "engine info") from exc
         return info
 
     def network_raw(self, name: str) -> dict[str, Any] | None:
@@ -413,8 +368,8 @@ class DockerBackend(RuntimeBackend):
             data: dict[str, Any] = self.api.inspect_network(nets[0]["Id"])
         except NotFound:
             return None
-        except (DockerException, requests.exceptions.RequestException) as exc:
-            raise _translate(exc, f"inspect network {name}") from exc
+        except ENGINE_ERRORS as exc:
+            raise translate(exc, f"inspect network {name}") from exc
         return data
 
     def events(
@@ -428,5 +383,5 @@ class DockerBackend(RuntimeBackend):
         try:
             start = int(since) if since is not None else None
             yield from self.api.events(since=start, filters=filters, decode=True)
-        except (DockerException, requests.exceptions.RequestException) as exc:
-            raise _translate(exc, "events") from exc
+        except ENGINE_ERRORS as exc:
+            raise translate(exc, "events") from exc

@@ -24,26 +24,22 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import requests
-from docker.errors import APIError, DockerException, NotFound
+from docker.errors import APIError, NotFound
 
 from provisioner.runtime.base import (
     ContainerInfo,
     ContainerSpec,
-    NameConflict,
     RuntimeBackendError,
 )
-from provisioner.runtime.docker import DockerBackend, _translate
+from provisioner.runtime.docker import DockerBackend
+from provisioner.runtime.docker_errors import ENGINE_ERRORS, translate
 from provisioner.runtime.swarm_spec import FAILED, STOP_GRACE, newest, service_spec, task_state
-from provisioner.spec import LABEL_BLUEPRINT, LABEL_GENERATION
 
 SERVICE_ID_LABEL = "com.docker.swarm.service.id"
 GATEWAY_NETWORK = "docker_gwbridge"
 # A volume stays "in use" until the removed service's task container is gone.
 VOLUME_RELEASE_TIMEOUT = 30.0
 REMOVE_TIMEOUT = STOP_GRACE + 20.0
-
-Engine = (DockerException, requests.exceptions.RequestException)
 
 
 class FreezeUnsupported(RuntimeBackendError):
@@ -134,8 +130,8 @@ class SwarmBackend(DockerBackend):
         # is usable, so a plan asking for runsc is refused at signup, never downgraded.
         try:
             info: dict[str, Any] = self.api.info()
-        except Engine as exc:
-            raise _translate(exc, "info") from exc
+        except ENGINE_ERRORS as exc:
+            raise translate(exc, "info") from exc
         return (str(info.get("DefaultRuntime") or "runc"),)
 
     def ensure(self, spec: ContainerSpec) -> ContainerInfo:
@@ -144,38 +140,17 @@ class SwarmBackend(DockerBackend):
                 f"{spec.name}: runtime {spec.runtime!r} cannot be chosen per service on Swarm"
             )
         try:
-            self.ensure_network(
-                spec.network,
-                labels={
-                    k: v
-                    for k, v in spec.volume_labels.items()
-                    if k in ("berth.managed", "berth.instance")
-                },
-                internal=spec.network_internal,
-            )
+            self._ensure_spec_network(spec)
             try:
                 service_id = self._create_service(spec)
             except APIError as exc:
-                if exc.status_code != 409:
-                    raise
-                existing = self.inspect(spec.name)
-                if existing is None:
-                    raise
-                if any(
-                    existing.labels.get(k) != spec.labels.get(k)
-                    for k in (LABEL_GENERATION, LABEL_BLUEPRINT)
-                ):
-                    raise NameConflict(
-                        f"{spec.name} exists with generation "
-                        f"{existing.labels.get(LABEL_GENERATION)}"
-                    ) from exc
-                service_id = existing.id
+                service_id = self._adopt(spec, exc)
                 self.start(service_id)
             info = self.inspect(service_id)
         except RuntimeBackendError:
             raise
-        except Engine as exc:
-            raise _translate(exc, f"ensure {spec.name}") from exc
+        except ENGINE_ERRORS as exc:
+            raise translate(exc, f"ensure {spec.name}") from exc
         if info is None:
             raise RuntimeBackendError(f"{spec.name} vanished right after create")
         return info
@@ -200,8 +175,8 @@ class SwarmBackend(DockerBackend):
             self._update(container_id, change)
         except RuntimeBackendError:
             raise
-        except Engine as exc:
-            raise _translate(exc, f"start {container_id[:12]}") from exc
+        except ENGINE_ERRORS as exc:
+            raise translate(exc, f"start {container_id[:12]}") from exc
 
     def _replicas(self, service_id: str) -> int:
         spec = self._sdk.inspect_service(service_id)["Spec"]
@@ -217,8 +192,8 @@ class SwarmBackend(DockerBackend):
             self._update(container_id, change)
         except NotFound:
             return
-        except Engine as exc:
-            raise _translate(exc, f"stop {container_id[:12]}") from exc
+        except ENGINE_ERRORS as exc:
+            raise translate(exc, f"stop {container_id[:12]}") from exc
         # Like `docker stop`, return once the task has stopped (on this node).
         self._wait_local(container_id, running_only=True, timeout=timeout + STOP_GRACE)
 
@@ -236,8 +211,8 @@ class SwarmBackend(DockerBackend):
                 if time.monotonic() >= deadline:
                     return
                 time.sleep(0.1)
-        except Engine as exc:
-            raise _translate(exc, f"wait for {service_id[:12]}") from exc
+        except ENGINE_ERRORS as exc:
+            raise translate(exc, f"wait for {service_id[:12]}") from exc
 
     def remove(self, container_id: str) -> None:
         """Remove the service and wait until its task containers on this node are gone,
@@ -246,8 +221,8 @@ class SwarmBackend(DockerBackend):
             self._sdk.remove_service(container_id)
         except NotFound:
             pass
-        except Engine as exc:
-            raise _translate(exc, f"remove {container_id[:12]}") from exc
+        except ENGINE_ERRORS as exc:
+            raise translate(exc, f"remove {container_id[:12]}") from exc
         self._wait_local(container_id, running_only=False, timeout=REMOVE_TIMEOUT)
 
     def remove_volume(self, name: str) -> None:
@@ -314,8 +289,8 @@ class SwarmBackend(DockerBackend):
             return self._info(svc, tasks, self._gateway_ips())
         except NotFound:
             return None  # the service, or (removed meanwhile) its task list
-        except Engine as exc:
-            raise _translate(exc, f"inspect {container_id[:12]}") from exc
+        except ENGINE_ERRORS as exc:
+            raise translate(exc, f"inspect {container_id[:12]}") from exc
 
     def list(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
         filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
@@ -324,8 +299,8 @@ class SwarmBackend(DockerBackend):
             # One call for every task: the task label filter matches container labels.
             tasks = self._sdk.tasks(filters=filters) if services else []
             gateway = self._gateway_ips() if services else {}
-        except Engine as exc:
-            raise _translate(exc, "list services") from exc
+        except ENGINE_ERRORS as exc:
+            raise translate(exc, "list services") from exc
         return [self._info(svc, tasks, gateway) for svc in services]
 
     def pause(self, container_id: str) -> None:
@@ -350,8 +325,8 @@ class SwarmBackend(DockerBackend):
             return super().stats(self._container_of(container_id))
         except RuntimeBackendError:
             raise
-        except Engine as exc:
-            raise _translate(exc, f"stats {container_id[:12]}") from exc
+        except ENGINE_ERRORS as exc:
+            raise translate(exc, f"stats {container_id[:12]}") from exc
 
     def events(
         self, labels: Mapping[str, str], *, since: float | None = None

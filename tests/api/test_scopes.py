@@ -286,6 +286,8 @@ async def test_a_revoked_key_ends_its_dashboard_sessions(
     assert (await client.delete(f"/api-keys/{key_id}")).status_code in (200, 204)
     status, headers, _ = await _dashboard_call(api_server, "GET", "/dashboard", sid=s.sid)
     assert status == 303 and headers["location"] == "/dashboard/login"
+
+
 async def test_runtime_token_is_refused_everywhere_else(
     app: FastAPI, client: httpx.AsyncClient, anon: httpx.AsyncClient
 ) -> None:

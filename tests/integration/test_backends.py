@@ -7,8 +7,6 @@ way; on Swarm it is the task container of the tenant's service.
 
 from __future__ import annotations
 
-import os
-import signal
 import uuid
 from typing import Any
 
@@ -17,7 +15,10 @@ import httpx
 import pytest
 
 from tests.conftest import wait_state, wait_until
+from tests.fixtures.backends import WAIT, is_swarm, tenant_health, tenant_services
+from tests.fixtures.probes import sh
 from tests.fixtures.stack import BerthProcess, Stack
+from tests.fixtures.tenants import tenant_container, tenant_containers
 
 pytestmark = [
     pytest.mark.docker,
@@ -25,56 +26,9 @@ pytestmark = [
 ]
 
 
-# A recreate waits up to the provision timeout (45 s) for the new container's health,
-# then for the old one to be removed (Swarm: its task stops within 3 s + the engine).
-WAIT = 90.0
-
-
-def _swarm(stack: Stack) -> bool:
-    return stack.settings.runtime == "swarm"
-
-
-def _containers(dock: docker.DockerClient, slug: str) -> list[Any]:
-    return list(dock.containers.list(filters={"label": f"berth.tenant={slug}"}))
-
-
-def _container(dock: docker.DockerClient, slug: str) -> Any:
-    (c,) = _containers(dock, slug)
-    return c
-
-
-def _address(dock: docker.DockerClient, stack: Stack, c: Any) -> str:
-    """An address of the container that this (host) process can reach."""
-    if _swarm(stack):
-        # Overlay addresses live in the overlay's namespace; docker_gwbridge is local.
-        gw = dock.api.inspect_network("docker_gwbridge")["Containers"][c.id]
-        return str(gw["IPv4Address"].split("/")[0])
-    return str(c.attrs["NetworkSettings"]["Networks"][stack.settings.tenant_network]["IPAddress"])
-
-
-async def _health(dock: docker.DockerClient, stack: Stack, slug: str) -> dict[str, Any]:
-    c = _container(dock, slug)
-    async with httpx.AsyncClient(timeout=5, trust_env=False) as h:
-        body: dict[str, Any] = (
-            await h.get(f"http://{_address(dock, stack, c)}:8080/health")
-        ).json()
-    return body
-
-
-def _exec(c: Any, cmd: str) -> tuple[int, str]:
-    code, out = c.exec_run(["/bin/sh", "-c", cmd])
-    return code, out.decode(errors="replace")
-
-
-def _services(dock: docker.DockerClient, stack: Stack, slug: str) -> list[Any]:
-    if not _swarm(stack):
-        return []
-    return list(dock.services.list(filters={"label": f"berth.tenant={slug}"}))
-
-
 async def _gone(dock: docker.DockerClient, stack: Stack, slug: str) -> bool:
     everything = dock.containers.list(all=True, filters={"label": f"berth.tenant={slug}"})
-    return not everything and not _services(dock, stack, slug)
+    return not everything and not tenant_services(dock, stack, slug)
 
 
 async def test_signup_runs_a_hardened_tenant(
@@ -98,7 +52,7 @@ async def test_signup_runs_a_hardened_tenant(
     body = await wait_state(client, slug, "running")
     assert body["container_name"] == f"berth-{slug}"
 
-    c = _container(dock, slug)
+    c = tenant_container(dock, slug)
     hc, cfg = c.attrs["HostConfig"], c.attrs["Config"]
     # Limits, read-only root, no capabilities, non-root user: enforced on both.
     assert hc["Memory"] == 96 * 1024 * 1024
@@ -114,9 +68,9 @@ async def test_signup_runs_a_hardened_tenant(
     assert len(data) == 1 and data[0]["Type"] == "volume"
     assert all("docker.sock" not in (m.get("Source") or "") for m in c.attrs["Mounts"])
     # /tmp is a small tmpfs without exec or setuid, writable by the tenant.
-    code, mounts = _exec(c, "grep ' /tmp ' /proc/mounts")
+    code, mounts = sh(c, "grep ' /tmp ' /proc/mounts")
     assert code == 0 and "tmpfs" in mounts and "noexec" in mounts and "nosuid" in mounts
-    assert _exec(c, "touch /tmp/x && echo ok")[1].strip() == "ok"
+    assert sh(c, "touch /tmp/x && echo ok")[1].strip() == "ok"
     # The container's labels: the events watcher and the reconciler find it by them.
     labels = cfg["Labels"]
     assert labels["berth.tenant"] == slug and labels["berth.blueprint"] == "1"
@@ -126,8 +80,8 @@ async def test_signup_runs_a_hardened_tenant(
 
     net = dock.networks.get(stack.settings.tenant_network)
     assert net.attrs["Labels"]["berth.instance"] == stack.instance
-    if _swarm(stack):
-        (svc,) = _services(dock, stack, slug)
+    if is_swarm(stack):
+        (svc,) = tenant_services(dock, stack, slug)
         spec = svc.attrs["Spec"]
         assert spec["Name"] == f"berth-{slug}"
         assert spec["Mode"] == {"Replicated": {"Replicas": 1}}
@@ -161,10 +115,14 @@ async def test_signup_runs_a_hardened_tenant(
         assert net.attrs["Options"]["com.docker.network.bridge.enable_icc"] == "false"
         assert labels["traefik.docker.network"] == stack.settings.tenant_network
 
-    assert await _health(dock, stack, slug) == {"status": "ok", "version": "1", "tenant": slug}
-    assert _exec(c, "id -u")[1].strip() == "10001"
-    assert _exec(c, "touch /x")[0] != 0
-    assert _exec(c, "echo ok > /data/probe && cat /data/probe") == (0, "ok\n")
+    assert await tenant_health(dock, stack, slug) == {
+        "status": "ok",
+        "version": "1",
+        "tenant": slug,
+    }
+    assert sh(c, "id -u")[1].strip() == "10001"
+    assert sh(c, "touch /x")[0] != 0
+    assert sh(c, "echo ok > /data/probe && cat /data/probe") == (0, "ok\n")
     await client.delete(f"/tenants/{slug}")
 
 
@@ -177,9 +135,9 @@ async def test_delete_removes_the_tenant_and_its_volume(
 ) -> None:
     assert (await client.post("/tenants", json={"slug": slug})).status_code == 202
     await wait_state(client, slug, "running")
-    c = _container(dock, slug)
+    c = tenant_container(dock, slug)
     volume = next(m["Name"] for m in c.attrs["Mounts"] if m["Destination"] == "/data")
-    assert _exec(c, "echo keep > /data/f")[0] == 0
+    assert sh(c, "echo keep > /data/f")[0] == 0
     r = await client.delete(f"/tenants/{slug}")
     assert r.status_code == 202 and r.json()["state"] == "deleting"
 
@@ -194,7 +152,7 @@ async def test_delete_removes_the_tenant_and_its_volume(
     assert (await client.post("/tenants", json={"slug": slug})).status_code == 202
     await wait_state(client, slug, "running")
     # The slug is re-used with a fresh volume: the old data is not inherited.
-    assert _exec(_container(dock, slug), "cat /data/f")[0] != 0
+    assert sh(tenant_container(dock, slug), "cat /data/f")[0] != 0
     await client.delete(f"/tenants/{slug}")
 
 
@@ -207,8 +165,8 @@ async def test_restart_and_patch_recreate_the_tenant(
 ) -> None:
     await client.post("/tenants", json={"slug": slug, "env": {"MODE": "a"}})
     await wait_state(client, slug, "running")
-    first = _container(dock, slug)
-    assert _exec(first, "echo kept > /data/f")[0] == 0
+    first = tenant_container(dock, slug)
+    assert sh(first, "echo kept > /data/f")[0] == 0
 
     r = await client.post(f"/tenants/{slug}/restart")
     assert r.status_code == 202, r.text
@@ -216,27 +174,27 @@ async def test_restart_and_patch_recreate_the_tenant(
     async def at(generation: int) -> dict[str, Any] | None:
         body: dict[str, Any] = (await client.get(f"/tenants/{slug}")).json()
         ok = body["state"] == "running" and body["generation"] == generation
-        return body if ok and len(_containers(dock, slug)) == 1 else None
+        return body if ok and len(tenant_containers(dock, slug)) == 1 else None
 
     await wait_until(lambda: at(2), timeout=WAIT, what="restarted tenant running")
-    second = _container(dock, slug)
+    second = tenant_container(dock, slug)
     assert second.id != first.id
-    assert _exec(second, "cat /data/f") == (0, "kept\n"), "same data after a restart"
+    assert sh(second, "cat /data/f") == (0, "kept\n"), "same data after a restart"
 
     r = await client.patch(
         f"/tenants/{slug}", json={"env": {"MODE": "b"}, "limits": {"memory_mb": 200}}
     )
     assert r.status_code == 202 and r.json()["generation"] == 3
     await wait_until(lambda: at(3), timeout=WAIT, what="patched tenant running")
-    third = _container(dock, slug)
+    third = tenant_container(dock, slug)
     assert third.id != second.id
     env = dict(e.split("=", 1) for e in third.attrs["Config"]["Env"])
     assert env["MODE"] == "b"
     assert third.attrs["HostConfig"]["Memory"] == 200 * 1024 * 1024
     assert third.attrs["Config"]["Labels"]["berth.generation"] == "3"
-    assert _exec(third, "cat /data/f") == (0, "kept\n")
-    if _swarm(stack):
-        (svc,) = _services(dock, stack, slug)
+    assert sh(third, "cat /data/f") == (0, "kept\n")
+    if is_swarm(stack):
+        (svc,) = tenant_services(dock, stack, slug)
         limits = svc.attrs["Spec"]["TaskTemplate"]["Resources"]["Limits"]
         assert limits["MemoryBytes"] == 200 * 1024 * 1024
     await client.delete(f"/tenants/{slug}")
@@ -262,163 +220,17 @@ async def test_secrets_reach_only_their_tenant(
         return (
             body["state"] == "running"
             and body["generation"] == 2
-            and (len(_containers(dock, a)) == 1)
+            and (len(tenant_containers(dock, a)) == 1)
         )
 
     await wait_until(rotated, timeout=WAIT, what="tenant recreated with the secret")
-    assert f"TOKEN={value}" in _container(dock, a).attrs["Config"]["Env"]
-    assert all(value not in e for e in _container(dock, b).attrs["Config"]["Env"])
+    assert f"TOKEN={value}" in tenant_container(dock, a).attrs["Config"]["Env"]
+    assert all(value not in e for e in tenant_container(dock, b).attrs["Config"]["Env"])
     assert value not in (await client.get(f"/tenants/{a}")).text
-    if _swarm(stack):
+    if is_swarm(stack):
         # The service spec holds the env (as a container's config does on Docker).
-        (svc,) = _services(dock, stack, a)
+        (svc,) = tenant_services(dock, stack, a)
         assert f"TOKEN={value}" in svc.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"]
     assert value not in stack.logs()
     await client.delete(f"/tenants/{a}")
     await client.delete(f"/tenants/{b}")
-
-
-async def _finished(client: httpx.AsyncClient, rollout_id: str) -> dict[str, Any]:
-    async def done() -> dict[str, Any] | None:
-        body: dict[str, Any] = (await client.get(f"/rollouts/{rollout_id}")).json()
-        return body if body["state"] in ("completed", "halted") else None
-
-    return await wait_until(done, timeout=240, interval=0.25, what=f"rollout {rollout_id}")
-
-
-async def test_rollout_upgrades_and_a_broken_version_halts(
-    client: httpx.AsyncClient,
-    live_worker: BerthProcess,
-    stack: Stack,
-    dock: docker.DockerClient,
-) -> None:
-    prefix = "r" + uuid.uuid4().hex[:6]
-    slugs = [f"{prefix}-{i}" for i in range(3)]
-    for s in slugs:
-        r = await client.post(
-            "/tenants", json={"slug": s, "blueprint_version": "1", "limits": {"memory_mb": 32}}
-        )
-        assert r.status_code == 202, r.text
-    for s in slugs:
-        await wait_state(client, s, "running", timeout=120)
-
-    r = await client.post("/blueprints/2/deploy", json={"canary": 1, "selector": {"slugs": slugs}})
-    assert r.status_code == 202, r.text
-    upgrade = await _finished(client, r.json()["id"])
-    assert upgrade["state"] == "completed", upgrade
-    assert upgrade["counts"]["done"] == len(slugs)
-    for s in slugs:
-        (c,) = _containers(dock, s)
-        assert c.attrs["Config"]["Labels"]["berth.blueprint"] == "2"
-        assert (await _health(dock, stack, s))["version"] == "2"
-        if _swarm(stack):
-            assert len(_services(dock, stack, s)) == 1, "the old colour's service is removed"
-
-    r = await client.post("/blueprints/3/deploy", json={"canary": 1, "selector": {"slugs": slugs}})
-    assert r.status_code == 202, r.text
-    broken = await _finished(client, r.json()["id"])
-    assert broken["state"] == "halted"
-    assert "canary failed" in broken["reason"] and "did not answer 200" in broken["reason"]
-    assert broken["counts"]["failed"] == 1 and broken["counts"]["done"] == 0
-    # Everyone, the canary included, still serves version 2 from one container.
-    for s in slugs:
-        assert (await _health(dock, stack, s))["version"] == "2"
-        tenant = (await client.get(f"/tenants/{s}")).json()
-        assert tenant["blueprint_version"] == "2" and tenant["state"] == "running"
-
-    rollback = await client.post(f"/rollouts/{upgrade['id']}/rollback")
-    assert rollback.status_code == 202, rollback.text
-    assert (await _finished(client, rollback.json()["id"]))["state"] == "completed"
-    for s in slugs:
-        assert (await _health(dock, stack, s))["version"] == "1"
-        await client.delete(f"/tenants/{s}")
-
-
-async def test_pause_by_stop_and_resume(
-    client: httpx.AsyncClient,
-    live_worker: BerthProcess,
-    stack: Stack,
-    dock: docker.DockerClient,
-    slug: str,
-) -> None:
-    await client.post("/tenants", json={"slug": slug, "plan": "free"})
-    await wait_state(client, slug, "running")
-    assert _exec(_container(dock, slug), "echo kept > /data/f")[0] == 0
-    r = await client.post(f"/tenants/{slug}/pause")
-    assert r.status_code == 202, r.text
-    await wait_state(client, slug, "paused")
-    # Stopped: nothing runs (on Swarm the service is scaled to 0 and stays).
-    assert not _containers(dock, slug)
-    if _swarm(stack):
-        (svc,) = _services(dock, stack, slug)
-        assert svc.attrs["Spec"]["Mode"] == {"Replicated": {"Replicas": 0}}
-
-    assert (await client.post(f"/tenants/{slug}/resume")).status_code == 202
-    await wait_state(client, slug, "running")
-    assert (await _health(dock, stack, slug))["tenant"] == slug
-    assert _exec(_container(dock, slug), "cat /data/f") == (0, "kept\n")
-    await client.delete(f"/tenants/{slug}")
-
-
-async def test_freeze_pause_is_refused_on_swarm_only(
-    client: httpx.AsyncClient,
-    live_worker: BerthProcess,
-    stack: Stack,
-    dock: docker.DockerClient,
-    slug: str,
-) -> None:
-    await client.post("/tenants", json={"slug": slug, "plan": "standard"})
-    await wait_state(client, slug, "running")
-    r = await client.post(f"/tenants/{slug}/pause")
-    if _swarm(stack):
-        assert r.status_code == 409, r.text
-        assert r.json()["field"] == "pause_mode"
-        assert "Swarm" in r.text and "'stop'" in r.text
-        assert (await client.get(f"/tenants/{slug}")).json()["desired_state"] == "running"
-    else:
-        # Control: the same request on Docker freezes the container.
-        assert r.status_code == 202, r.text
-        await wait_state(client, slug, "paused")
-        assert dock.containers.get(f"berth-{slug}").status == "paused"
-    await client.delete(f"/tenants/{slug}")
-
-
-async def test_a_killed_tenant_is_an_incident_and_comes_back(
-    client: httpx.AsyncClient,
-    live_worker: BerthProcess,
-    watcher: BerthProcess,
-    stack: Stack,
-    dock: docker.DockerClient,
-    slug: str,
-) -> None:
-    await client.post("/tenants", json={"slug": slug})
-    await wait_state(client, slug, "running")
-    c = _container(dock, slug)
-    started = c.attrs["State"]["StartedAt"]
-    os.kill(c.attrs["State"]["Pid"], signal.SIGKILL)
-
-    async def crash() -> list[dict[str, Any]]:
-        r = await client.get("/incidents", params={"tenant": slug, "kind": "crash"})
-        items: list[dict[str, Any]] = r.json()["items"]
-        return items
-
-    incidents = await wait_until(crash, timeout=30, what="a crash incident")
-    assert incidents[0]["exit_code"] == 137
-
-    async def back() -> dict[str, Any] | None:
-        # Docker restarts the same container; Swarm replaces the task's container.
-        # What counts is that the restarted process serves again (the image's own
-        # healthcheck verdict lags behind that on a busy host).
-        body: dict[str, Any] = (await client.get(f"/tenants/{slug}")).json()
-        up = [x for x in _containers(dock, slug) if x.attrs["State"]["StartedAt"] != started]
-        if body["state"] != "running" or not up:
-            return None
-        try:
-            served = (await _health(dock, stack, slug))["tenant"] == slug
-        except (httpx.HTTPError, KeyError, ValueError):
-            return None  # between the old process and the new one
-        return body if served else None
-
-    body = await wait_until(back, timeout=WAIT, what="the restarted tenant serving again")
-    assert body["restart_count"] >= 1
-    await client.delete(f"/tenants/{slug}")

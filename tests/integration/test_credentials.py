@@ -20,9 +20,10 @@ import docker
 import httpx
 import pytest
 
-from tests.conftest import wait_state, wait_until
+from tests.conftest import wait_state
 from tests.fixtures.probes import sh
 from tests.fixtures.stack import ADMIN_TOKEN, SECRET_KEY, BerthProcess, Stack
+from tests.fixtures.tenants import deleted, tenant_container
 
 pytestmark = pytest.mark.docker
 
@@ -33,11 +34,6 @@ find / \( -path /proc -o -path /sys \) -prune -o -type f -size -1024k -print 2>/
 while read -r f; do echo "== file $f"; cat "$f" 2>/dev/null; echo; done
 echo "== done"
 """
-
-
-def _container(dock: docker.DockerClient, slug: str) -> Any:
-    (c,) = dock.containers.list(filters={"label": f"berth.tenant={slug}"})
-    return c
 
 
 def _visible(c: Any) -> str:
@@ -64,7 +60,7 @@ async def test_no_control_plane_credential_reaches_a_tenant(
         assert r.status_code == 202, r.text
     await wait_state(client, a, "running")
     await wait_state(client, b, "running")
-    ca, cb = _container(dock, a), _container(dock, b)
+    ca, cb = tenant_container(dock, a), tenant_container(dock, b)
     marker = "PLANTED-" + uuid.uuid4().hex
     assert sh(ca, f"echo {marker} > /data/planted")[0] == 0
 
@@ -96,16 +92,4 @@ async def test_no_control_plane_credential_reaches_a_tenant(
     for c in (ca, cb):
         assert [m["Destination"] for m in c.attrs["Mounts"]] == ["/data"]
         assert c.attrs["HostConfig"]["Binds"] in (None, [])
-    await _deleted(client, a, b)
-
-
-async def _deleted(client: httpx.AsyncClient, *slugs: str) -> None:
-    """Delete and wait until gone, so no removal is still in flight at teardown."""
-    for slug in slugs:
-        await client.delete(f"/tenants/{slug}")
-
-    async def gone() -> bool:
-        codes = [(await client.get(f"/tenants/{s}")).status_code for s in slugs]
-        return all(c == 404 for c in codes)
-
-    await wait_until(gone, timeout=90, what=f"{slugs} deleted")
+    await deleted(client, a, b)

@@ -25,9 +25,10 @@ from fastapi import FastAPI
 from controlplane.models import Blueprint, Plan
 from provisioner.runtime.base import RuntimeBackendError
 from provisioner.runtime.docker import DockerBackend
-from tests.conftest import wait_state, wait_until
+from tests.conftest import wait_state
 from tests.fixtures.probes import BLOCKED, http_server, tcp_probe
 from tests.fixtures.stack import BerthProcess, Stack
+from tests.fixtures.tenants import deleted, tenant_container
 
 pytestmark = pytest.mark.docker
 
@@ -83,11 +84,6 @@ async def _plan(client: httpx.AsyncClient, **fields: Any) -> httpx.Response:
     return await client.post("/plans", json={"name": name, **PLAN_LIMITS, **fields})
 
 
-def _container(dock: docker.DockerClient, slug: str) -> Any:
-    (c,) = dock.containers.list(filters={"label": f"berth.tenant={slug}"})
-    return c
-
-
 def _ip(c: Any) -> str:
     (net,) = c.attrs["NetworkSettings"]["Networks"].values()
     return str(net["IPAddress"])
@@ -110,7 +106,7 @@ async def test_egress_open_and_none_from_inside(
     assert (await client.post("/tenants", json={"slug": open_})).status_code == 202
     await wait_state(client, sealed, "running")
     await wait_state(client, open_, "running")
-    cs, co = _container(dock, sealed), _container(dock, open_)
+    cs, co = tenant_container(dock, sealed), tenant_container(dock, open_)
 
     internal = stack.settings.tenant_network + "-internal"
     assert list(cs.attrs["NetworkSettings"]["Networks"]) == [internal]
@@ -144,7 +140,7 @@ async def test_egress_open_and_none_from_inside(
     backend.ensure_network(internal, labels=labels, internal=True)  # control: the right kind
     with pytest.raises(RuntimeBackendError, match="internal=False"):
         DockerBackend().ensure_network(stack.settings.tenant_network, labels=labels, internal=True)
-    await _deleted(client, sealed, open_)
+    await deleted(client, sealed, open_)
 
 
 async def test_runtime_the_engine_lacks_is_refused_never_downgraded(
@@ -203,7 +199,7 @@ async def test_runtime_the_engine_lacks_is_refused_never_downgraded(
     r = await client.post("/tenants", json={"slug": slug, "plan": runc_plan})
     assert r.status_code == 202, r.text
     await wait_state(client, slug, "running")
-    c = _container(dock, slug)
+    c = tenant_container(dock, slug)
     assert c.attrs["HostConfig"]["Runtime"] == "runc"
     r = await client.patch(f"/tenants/{slug}", json={"plan": gvisor_plan})
     assert r.status_code == 422 and r.json()["field"] == "plan", r.text
@@ -222,16 +218,4 @@ async def test_runtime_the_engine_lacks_is_refused_never_downgraded(
     assert "runsc" in failed["state_reason"], failed
     (serving,) = dock.containers.list(filters={"label": f"berth.tenant={slug}"})
     assert serving.id == c.id and serving.attrs["HostConfig"]["Runtime"] == "runc"
-    await _deleted(client, slug)
-
-
-async def _deleted(client: httpx.AsyncClient, *slugs: str) -> None:
-    """Delete and wait until gone, so no removal is still in flight at teardown."""
-    for slug in slugs:
-        await client.delete(f"/tenants/{slug}")
-
-    async def gone() -> bool:
-        codes = [(await client.get(f"/tenants/{s}")).status_code for s in slugs]
-        return all(c == 404 for c in codes)
-
-    await wait_until(gone, timeout=90, what=f"{slugs} deleted")
+    await deleted(client, slug)

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.conftest import wait_state, wait_until
+from tests.fixtures.probes import sh
 from tests.fixtures.stack import BerthProcess, Stack
 
 pytestmark = pytest.mark.docker
@@ -17,11 +18,6 @@ pytestmark = pytest.mark.docker
 def _ip(c: Any, network: str) -> str:
     ip: str = c.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
     return ip
-
-
-def _exec(c: Any, cmd: str) -> tuple[int, str]:
-    code, out = c.exec_run(["/bin/sh", "-c", cmd])
-    return code, out.decode(errors="replace")
 
 
 async def test_signup_runs_a_hardened_container(
@@ -106,9 +102,9 @@ async def test_signup_runs_a_hardened_container(
         health = (await h.get(f"http://{_ip(c, stack.settings.tenant_network)}:8080/health")).json()
     assert health == {"status": "ok", "version": "1", "tenant": slug}
     # Inside: non-root, / is read-only, /data is writable.
-    assert _exec(c, "id -u")[1].strip() == "10001"
-    assert _exec(c, "touch /x")[0] != 0
-    assert _exec(c, "echo ok > /data/probe && cat /data/probe") == (0, "ok\n")
+    assert sh(c, "id -u")[1].strip() == "10001"
+    assert sh(c, "touch /x")[0] != 0
+    assert sh(c, "echo ok > /data/probe && cat /data/probe") == (0, "ok\n")
 
 
 async def test_delete_removes_container_and_volume(

@@ -21,14 +21,9 @@ from provisioner.leakscan import CURSOR_PREFIX
 from tests.conftest import wait_state, wait_until
 from tests.fixtures.probes import sh
 from tests.fixtures.stack import BerthProcess, Stack
+from tests.fixtures.tenants import deleted, tenant_container
 
 pytestmark = pytest.mark.docker
-
-
-def _container(dock: docker.DockerClient, slug: str) -> Any:
-    # By label: after a blue/green recreate the container may be berth-<slug>-b.
-    (c,) = dock.containers.list(filters={"label": f"berth.tenant={slug}"})
-    return c
 
 
 def _env(c: Any) -> dict[str, str]:
@@ -52,7 +47,7 @@ async def test_runtime_token_scoped_rotated_and_revoked(
         assert (await client.post("/tenants", json={"slug": slug})).status_code == 202
     await wait_state(client, a, "running")
     await wait_state(client, b, "running")
-    ca, cb = _container(dock, a), _container(dock, b)
+    ca, cb = tenant_container(dock, a), tenant_container(dock, b)
     token_a, token_b = _env(ca)["BERTH_RUNTIME_TOKEN"], _env(cb)["BERTH_RUNTIME_TOKEN"]
     assert token_a != token_b
     # The label carries the token's public id only.
@@ -87,7 +82,7 @@ async def test_runtime_token_scoped_rotated_and_revoked(
         body = (await client.get(f"/tenants/{a}")).json()
         if body["state"] != "running" or body["generation"] != 2:
             return None
-        c = _container(dock, a)
+        c = tenant_container(dock, a)
         return c if c.id != ca.id else None
 
     ca2 = await wait_until(recreated, timeout=90, what="A recreated")
@@ -106,7 +101,7 @@ async def test_runtime_token_scoped_rotated_and_revoked(
     assert (await client.delete(f"/tenants/{a}")).status_code == 202
     assert (await anon.get("/runtime/self", headers=_bearer(token_a2))).status_code == 401
     assert (await anon.get("/runtime/self", headers=_bearer(token_b))).status_code == 200
-    await _deleted(client, a, b)
+    await deleted(client, a, b)
     logs = stack.logs() + capfd.readouterr().err  # worker, beat, watcher and the API
     assert "tenant_running" in logs  # control: these are Berth's real logs
     for token in (token_a, token_a2, token_b):
@@ -148,7 +143,7 @@ async def test_leaked_secret_raises_one_incident_naming_it(
     body = {"slug": slug, "secrets": {"LEAKY_KEY": leaky, "QUIET_KEY": quiet}}
     assert (await call("POST", "/tenants", json=body)).status_code == 202
     await wait_state(client, slug, "running")
-    c = _container(dock, slug)
+    c = tenant_container(dock, slug)
 
     async def leaks() -> list[dict[str, Any]]:
         r = await call("GET", f"/incidents?tenant={slug}&kind=secret_leak")
@@ -184,7 +179,7 @@ async def test_leaked_secret_raises_one_incident_naming_it(
     await wait_until(counted, timeout=30, what="the repeat folded into the incident")
     audit = await call("GET", f"/audit?target=tenant:{slug}")
     assert any(e["action"] == "tenant.secret_leak" for e in audit.json()["items"]), audit.text
-    await _deleted(client, slug)
+    await deleted(client, slug)
 
     logs = stack.logs() + capfd.readouterr().err
     assert "LEAKY_KEY" in logs  # the log names the secret ...
@@ -201,15 +196,3 @@ async def _scanned_past(stack: Stack, container_id: str, moment: float) -> bool:
     finally:
         r.close()
     return raw is not None and float(raw) > moment
-
-
-async def _deleted(client: httpx.AsyncClient, *slugs: str) -> None:
-    """Delete and wait until gone, so no removal is still in flight at teardown."""
-    for slug in slugs:
-        await client.delete(f"/tenants/{slug}")
-
-    async def gone() -> bool:
-        codes = [(await client.get(f"/tenants/{s}")).status_code for s in slugs]
-        return all(c == 404 for c in codes)
-
-    await wait_until(gone, timeout=90, what=f"{slugs} deleted")
