@@ -97,6 +97,12 @@ async def handle_event(ctx: WorkerContext, event: dict[str, Any], enqueue: Enque
                 )
                 done = "unhealthy"
         elif action == "start":
+            # Docker's restart policy brought it back after an oom/die this watcher has
+            # recorded: account the restart here, or the reconciler would count it as
+            # missed and open a second incident once the dedupe window has passed.
+            info = await asyncio.to_thread(ctx.backend.inspect, container_id)
+            if info is not None and info.restart_count > tenant.observed_restarts:
+                tenant.observed_restarts = info.restart_count
             done = "start"
         failures_for_backoff = tenant.restart_count
         degraded = tenant.state == "degraded"

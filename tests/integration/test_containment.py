@@ -6,12 +6,16 @@ import asyncio
 import os
 import signal
 import time
+from datetime import timedelta
 from typing import Any
 
 import docker
 import httpx
 import pytest
 
+from controlplane.incidents import service as incident_service
+from provisioner.context import build_context
+from provisioner.reconcile import reconcile
 from tests.conftest import wait_state, wait_until
 from tests.fixtures.stack import BerthProcess, Stack
 
@@ -125,6 +129,39 @@ async def test_oom_is_recorded_once_and_tenant_recovers_while_neighbour_is_unaff
     assert prober.failures == [], prober.failures
     assert prober.ok >= 10
     assert latency < 20
+
+
+async def test_a_restart_the_watcher_recorded_is_not_counted_again_by_the_reconciler(
+    client: httpx.AsyncClient,
+    live_worker: BerthProcess,
+    watcher: BerthProcess,
+    stack: Stack,
+    dock: docker.DockerClient,
+    slug: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await client.post("/tenants", json={"slug": slug, "limits": {"memory_mb": 48}})
+    await wait_state(client, slug, "running")
+    _container(dock, slug).exec_run(["kill", "-USR1", "1"])
+
+    async def oom_recorded() -> list[dict[str, Any]]:
+        return await _incidents(client, slug, kind="oom")
+
+    await wait_until(oom_recorded, timeout=20, what="an oom incident")
+    # Healthy again: the watcher has handled the restart's start event before this.
+    await _healthy_again(client, slug, "oom")
+    assert _container(dock, slug).attrs["RestartCount"] >= 1
+
+    # As if the next sweep came after the dedupe window (a loaded host, a long
+    # interval): a restart counted twice would open a second incident now.
+    monkeypatch.setattr(incident_service, "DEDUPE_WINDOW", timedelta(0))
+    ctx = build_context(stack.settings)
+    try:
+        result = await reconcile(ctx, enqueue=lambda _tid, _delay: None)
+    finally:
+        await ctx.engine.dispose()
+    assert result.missed_restarts == 0
+    assert len(await _incidents(client, slug, kind="oom")) == 1
 
 
 async def test_kill_9_of_main_process_is_a_crash_and_tenant_comes_back(
