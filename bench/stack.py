@@ -111,7 +111,9 @@ def berth_stack(tag: str, *, workers: int = 1, concurrency: int = 8) -> Iterator
         client = httpx.Client(
             base_url=base_url,
             headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-            timeout=30,
+            # Above the longest long-poll the benchmarks ask for (wait_for, 60 s): a
+            # read timeout equal to the poll's own lost the answer on a loaded host.
+            timeout=httpx.Timeout(90, connect=10),
         )
         yield BenchStack(
             stack=stack,
