@@ -8,6 +8,7 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import docker
@@ -17,7 +18,14 @@ from fastapi import FastAPI
 
 from controlplane.app import create_app
 from tests.fixtures import swarm
-from tests.fixtures.stack import ADMIN_TOKEN, BerthProcess, Stack, start_stack, stop_stack
+from tests.fixtures.stack import (
+    ADMIN_TOKEN,
+    BerthProcess,
+    Stack,
+    make_current_blueprint,
+    start_stack,
+    stop_stack,
+)
 
 T = TypeVar("T")
 
@@ -38,6 +46,22 @@ def stack(worker_id: str, request: pytest.FixtureRequest) -> Iterator[Stack]:
     finally:
         if runtime == "swarm":
             swarm.leave()
+
+
+@pytest.fixture(autouse=True)
+def _blueprint_1_is_current(request: pytest.FixtureRequest) -> None:
+    """Each test on a stack starts with blueprint 1 current.
+
+    Tests share their xdist worker's stack, and a rollout's canary promotes its version
+    for new signups: without this, what a test's signups run would depend on which
+    rollout test happened to run before it.
+    """
+    if "stack" in request.fixturenames:
+        stack: Stack = request.getfixturevalue("stack")
+        url = stack.settings.require_database_url()
+        # In a thread of its own: this thread's event loop belongs to pytest-asyncio.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, make_current_blueprint(url, "1")).result()
 
 
 @pytest.fixture(scope="session")
