@@ -7,6 +7,8 @@ containers in particular cannot reach them.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import secrets
 import socket
 import subprocess
@@ -17,6 +19,8 @@ from typing import Any
 import structlog
 
 log = structlog.get_logger(__name__)
+
+_PG_USER_LOCK = "/tmp/berth-pgserver-user.lock"
 
 
 class EmbeddedPostgres:
@@ -32,6 +36,15 @@ class EmbeddedPostgres:
         import pgserver
 
         self.pgdata.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            # As root, pgserver runs PostgreSQL as a `pgserver` user it creates with
+            # `useradd` on first use; processes starting at once on a fresh machine
+            # (xdist workers) race on /etc/passwd and one fails. Create it under a lock.
+            from pgserver.utils import ensure_user_exists
+
+            with open(_PG_USER_LOCK, "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                ensure_user_exists("pgserver")
         self._server = pgserver.get_server(self.pgdata, cleanup_mode=None)  # type: ignore[attr-defined]
         exists = self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{self.database}';")
         if "1 row" not in exists:
