@@ -3,8 +3,8 @@
 One list call to the engine per sweep and one query for desired state. Repairs of a
 tenant are handed to converge tasks (idempotent), so a sweep never races a task.
 On an unchanged world a sweep makes no mutating engine call and enqueues nothing.
-It only inspects containers that started since Berth last accounted for them, to
-catch restarts whose events were lost.
+It only inspects containers that may have started since Berth last accounted for
+them (provisioner.restart_scan), to catch restarts whose events the watcher missed.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from controlplane.tenants.repository import TenantRepository
 from provisioner.context import WorkerContext
 from provisioner.locks import is_held, try_lock
 from provisioner.power import PAUSED_STATES
+from provisioner.restart_scan import may_have_restarted, recent_starts
 from provisioner.runtime.base import ContainerInfo
 from provisioner.spec import LABEL_BLUEPRINT, LABEL_GENERATION, LABEL_INSTANCE, LABEL_TENANT_ID
 
@@ -114,6 +115,7 @@ async def _sweep(
     for info in containers:
         by_tenant.setdefault(info.labels.get(LABEL_TENANT_ID, ""), []).append(info)
 
+    starts = await recent_starts(ctx, now.timestamp())
     result = SweepResult(containers=len(containers), tenants=len(tenants))
     busy_grace = timedelta(seconds=ctx.settings.provision_timeout + 15)
     to_inspect: list[tuple[Tenant, ContainerInfo]] = []
@@ -140,10 +142,10 @@ async def _sweep(
                 delay = 0.0  # missing, wrong version, an extra container, or frozen
             elif current.state in ("exited", "created", "dead"):
                 delay = await _restart_delay(ctx, tenant)
-            elif current.running:
-                up = uptime_seconds(current.status or "")
-                if up is not None and up + 1 < age.total_seconds():
-                    to_inspect.append((tenant, current))
+            elif current.running and may_have_restarted(
+                current, tenant.state_changed_at, now.timestamp(), starts
+            ):
+                to_inspect.append((tenant, current))
         if delay is not None:
             enqueue(tid, delay)
             result.enqueued.append(tenant.slug)

@@ -172,10 +172,15 @@ class RuntimeBackend(abc.ABC):
 
     @abc.abstractmethod
     def events(
-        self, labels: Mapping[str, str], *, since: float | None = None
+        self,
+        labels: Mapping[str, str],
+        *,
+        since: float | None = None,
+        until: float | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Stream container events carrying `labels`, replaying from `since` (epoch seconds).
 
-        The iterator ends, or raises EngineUnavailable, when the engine connection drops;
-        callers reconnect with `since` set to the last event they handled.
+        With `until`, the iterator ends after the events up to that time (a bounded
+        read). Otherwise it ends, or raises EngineUnavailable, when the engine
+        connection drops; callers reconnect with `since` set to the last event handled.
         """

@@ -373,7 +373,11 @@ class DockerBackend(RuntimeBackend):
         return data
 
     def events(
-        self, labels: Mapping[str, str], *, since: float | None = None
+        self,
+        labels: Mapping[str, str],
+        *,
+        since: float | None = None,
+        until: float | None = None,
     ) -> Iterator[dict[str, Any]]:
         filters = {
             "type": ["container"],
@@ -381,7 +385,14 @@ class DockerBackend(RuntimeBackend):
             "event": ["oom", "die", "start", "health_status"],
         }
         try:
+            # `since` floored to whole seconds (a wider replay is harmless: callers
+            # compare timeNano); `until` exact, as the engine holds the stream open
+            # until then when it lies in the future. The engine takes "<s>.<ns>"; the
+            # SDK's stubs only know whole seconds.
             start = int(since) if since is not None else None
-            yield from self.api.events(since=start, filters=filters, decode=True)
+            end = f"{until:.9f}" if until is not None else None
+            yield from self.api.events(  # type: ignore[call-overload]
+                since=start, until=end, filters=filters, decode=True
+            )
         except ENGINE_ERRORS as exc:
             raise translate(exc, "events") from exc

@@ -329,10 +329,14 @@ class SwarmBackend(DockerBackend):
             raise translate(exc, f"stats {container_id[:12]}") from exc
 
     def events(
-        self, labels: Mapping[str, str], *, since: float | None = None
+        self,
+        labels: Mapping[str, str],
+        *,
+        since: float | None = None,
+        until: float | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Task containers' events on this node, reported under their service's ID."""
-        for event in super().events(labels, since=since):
+        for event in super().events(labels, since=since, until=until):
             actor = event.get("Actor") or {}
             service_id = (actor.get("Attributes") or {}).get(SERVICE_ID_LABEL)
             if not service_id:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import time
 import uuid
+from datetime import datetime
 from typing import Any
 
 import docker
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from controlplane.models import AuditEvent
 from provisioner.context import build_context
 from provisioner.reconcile import reconcile
+from provisioner.restart_scan import recent_starts
 from provisioner.runtime.docker import DockerBackend
 from tests.conftest import wait_state, wait_until
 from tests.fixtures.stack import BerthProcess, Stack
@@ -131,6 +133,29 @@ async def test_with_watcher_down_an_oom_is_still_recorded_by_the_reconciler(
     assert c.status == "running" and c.attrs["State"]["OOMKilled"] is True
     body = (await client.get(f"/tenants/{slug}")).json()
     assert body["state"] == "running" and body["restart_count"] >= 1
+
+
+async def test_the_sweep_reads_the_engines_start_events_with_their_time(
+    stack: Stack, dock: docker.DockerClient, slug: str
+) -> None:
+    """The events window the reconciler reads (one call) names a container started in it,
+    with the engine's own start time: that is what catches a restart within a second of
+    Berth marking the tenant running, which the list's status line cannot."""
+    ctx = build_context(stack.settings)
+    try:
+        c = dock.containers.run(
+            "berth-sample:1",
+            name=f"berth-probe-{slug}",
+            detach=True,
+            labels={"berth.managed": "true", "berth.instance": stack.instance},
+        )
+        c.reload()
+        started = datetime.fromisoformat(c.attrs["State"]["StartedAt"][:26] + "+00:00")
+        starts = await recent_starts(ctx, time.time())
+    finally:
+        await ctx.engine.dispose()
+    # The event is stamped as the start completes: milliseconds after StartedAt.
+    assert 0 <= starts[c.id] - started.timestamp() < 0.5
 
 
 async def test_second_sweep_on_an_unchanged_world_makes_no_mutating_call(
