@@ -25,7 +25,11 @@ pytestmark = pytest.mark.docker
 
 
 def _container(dock: docker.DockerClient, slug: str) -> Any:
-    found = dock.containers.list(all=True, filters={"label": f"berth.tenant={slug}"})
+    # ignore_removed: the SDK inspects each listed container, and a repair may be
+    # removing one in between.
+    found = dock.containers.list(
+        all=True, filters={"label": f"berth.tenant={slug}"}, ignore_removed=True
+    )
     if len(found) != 1:
         raise docker.errors.NotFound(f"{len(found)} containers for {slug}")
     return found[0]
@@ -86,7 +90,9 @@ async def test_rm_f_stop_and_orphan_are_repaired_within_one_interval(
     )
 
     async def orphan_gone() -> bool:
-        return not dock.containers.list(all=True, filters={"id": orphan.id})
+        # The raw list: the SDK's list inspects each entry, and the sweep may remove
+        # the orphan between the two calls.
+        return not dock.api.containers(all=True, filters={"id": orphan.id})
 
     await wait_until(orphan_gone, timeout=budget, what="orphan removed")
     async with app.state.sessionmaker() as s:
