@@ -6,7 +6,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
@@ -20,6 +20,10 @@ from controlplane.rollouts import service
 from controlplane.rollouts.repository import RolloutRepository
 from controlplane.rollouts.schemas import DeployRequest, RolloutOut, TargetOut
 from controlplane.validation import Version
+
+# How far back each poll of a rollout's stream re-reads (longer than any transaction
+# that updates a target).
+LATE_COMMIT = timedelta(seconds=10)
 
 router = APIRouter(prefix="/rollouts", tags=["rollouts"])
 
@@ -149,24 +153,32 @@ async def rollout_stream(
     """The rollout's SSE: a snapshot, then per-target transitions until it ends (also
     served to the dashboard under its cookie session)."""
     last_state = None
-    since = None
+    # Target versions already sent, and the newest update seen. Each poll re-reads a
+    # window before that mark: targets upgrade in parallel, so one stamped earlier can
+    # commit after a later one was read, and a plain "> mark" would lose it.
+    sent: dict[int, datetime] = {}
+    mark: datetime | None = None
     while True:
         async with maker() as s:
             repo = RolloutRepository(s)
             rollout = await repo.get(rollout_id)
             assert rollout is not None
             counts = await repo.counts(rollout_id)
-            if since is None:
+            if mark is None:
                 targets = list(await repo.targets(rollout_id))
                 snap = rollout_out(rollout, counts, targets).model_dump(mode="json")
                 yield _sse("snapshot", snap)
+                changed = targets
             else:
-                for t in await repo.targets_changed_since(rollout_id, since):
-                    body = target_out(t).model_dump(mode="json") | {"counts": counts}
-                    yield _sse("target", body)
-                    since = max(since, t.updated_at)
-            changed = await repo.targets(rollout_id)
-            since = max([t.updated_at for t in changed] + ([since] if since else []))
+                changed = []
+                for t in await repo.targets_changed_since(rollout_id, mark - LATE_COMMIT):
+                    if sent.get(t.id) != t.updated_at:
+                        changed.append(t)
+                        body = target_out(t).model_dump(mode="json") | {"counts": counts}
+                        yield _sse("target", body)
+            for t in changed:
+                sent[t.id] = t.updated_at
+            mark = max([t.updated_at for t in changed], default=mark or rollout.created_at)
             if rollout.state != last_state:
                 last_state = rollout.state
                 yield _sse(
