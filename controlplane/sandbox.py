@@ -58,6 +58,11 @@ class EngineRuntimes:
         self._cached: frozenset[str] | None = None
         self._at = 0.0
 
+    @property
+    def freeze_supported(self) -> bool:
+        """Whether the runtime can pause by freezing (Swarm has no freezer)."""
+        return self.backend.supports_freeze
+
     async def names(self) -> frozenset[str]:
         if self._cached is None or time.monotonic() - self._at > CACHE_SECONDS:
             self._cached = frozenset(await asyncio.to_thread(self.backend.runtimes))

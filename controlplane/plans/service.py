@@ -79,6 +79,17 @@ def _check_bounds(plan: Plan) -> None:
             )
 
 
+def _check_pause_mode(mode: str | None, runtimes: EngineRuntimes | None) -> None:
+    """Refuse a plan that could never pause as it says (the same 409 a pause would get
+    later, but now, while the operator is choosing)."""
+    if mode == "freeze" and runtimes is not None and not runtimes.freeze_supported:
+        raise Conflict(
+            "pause mode 'freeze' is not supported on the Swarm runtime (a service has no "
+            "freezer); use 'stop'",
+            field="pause_mode",
+        )
+
+
 async def create(
     session: AsyncSession,
     *,
@@ -88,6 +99,7 @@ async def create(
 ) -> Plan:
     """Add a plan; its name must be free, its runtime (if any) offered by the engine."""
     await require_runtime(data.runtime, engine=runtimes, field="runtime")
+    _check_pause_mode(data.pause_mode, runtimes)
     repo = PlanRepository(session)
     if await repo.get(data.name, for_update=True) is not None:
         raise Conflict(f"plan '{data.name}' exists", field="name")
@@ -124,6 +136,7 @@ async def update(
     if changes.get("pause_mode", "") is None:
         raise InvalidInput("pause_mode must be 'freeze' or 'stop'", field="pause_mode")
     await require_runtime(changes.get("runtime"), engine=runtimes, field="runtime")
+    _check_pause_mode(changes.get("pause_mode"), runtimes)
     for field, value in changes.items():
         if value is None and field not in ("idle_after", "runtime"):
             raise InvalidInput(f"{field} cannot be null", field=field)
