@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     waker_wait: float = Field(default=3.0, ge=0)  # the waker page shows after this
     # Monitoring: measured CPU/memory per running tenant, and the dashboard's sessions.
     usage_sample_interval: float = Field(default=30.0, gt=0)
+    # Where tenant CPU/memory/network counters come from (idle sweep, usage sampler):
+    # `auto` reads the host's cgroup and /proc files when visible, else asks the engine.
+    stats_source: Literal["auto", "engine"] = "auto"
+    # Where the host's /sys/fs/cgroup and /proc are mounted (a containerised worker
+    # gets them read-only under /host, as node-exporter does).
+    host_root: Path = Path("/")
     dashboard_session_ttl: int = Field(default=8 * 3600, gt=0)  # seconds
     # Runtime security: controlplane/tenant_runtime, provisioner/leakscan.py.
     runtime_url: str = ""  # injected as BERTH_RUNTIME_URL when set: where tenants call back

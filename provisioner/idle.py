@@ -5,9 +5,10 @@ A tenant is active when, within idle_after, it served a request through the edge
 state_changed_at / last_active_at), or its CPU or network use between two sweeps
 rose above the configured thresholds (background jobs, websockets).
 
-Docker is asked only about tenants that look idle by the first two signals, with
-one-shot stats calls and bounded concurrency. A tenant's first sample is a
-baseline: it is paused only when a second sample, one sweep later, shows it quiet.
+Only tenants that look idle by the first two signals are sampled (host counters, or
+one-shot engine stats calls; see provisioner/runtime/cgroups.py), with bounded
+concurrency. A tenant's first sample is a baseline: it is paused only when a second
+sample, one sweep later, shows it quiet.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The usage sampler: measured CPU and memory of every running tenant, into PostgreSQL.
 
 Runs on beat every usage_sample_interval. One query lists the running tenants, one
-one-shot stats call per container (bounded concurrency, as in the idle sweep), then
+sample per container (host counters, else an engine stats call; bounded concurrency,
+as in the idle sweep), then
 one upsert and one delete, whatever the fleet size. The CPU rate is the difference to
 the previous sample of the same container, so the first sample of a container has
 none. The API's /metrics and dashboard read the table; nothing is kept in memory.

@@ -24,6 +24,7 @@ from provisioner.runtime.base import (
     RuntimeBackend,
     RuntimeBackendError,
 )
+from provisioner.runtime.cgroups import CgroupReader
 from provisioner.runtime.docker_errors import ENGINE_ERRORS, translate
 from provisioner.runtime.docker_info import info_from_inspect, info_from_list
 from provisioner.runtime.engine import client_kwargs, engine_name
@@ -68,10 +69,18 @@ class CountingAPIClient(docker.APIClient):
 class DockerBackend(RuntimeBackend):
     """Tenant containers on one Docker engine."""
 
-    def __init__(self, client: CountingAPIClient | None = None, *, network: str | None = None):
+    def __init__(
+        self,
+        client: CountingAPIClient | None = None,
+        *,
+        network: str | None = None,
+        host_counters: CgroupReader | None = None,
+    ):
         # Docker first, then Podman's Docker-compatible socket; NoEngine says how to start one.
         self.api = client or CountingAPIClient(version="auto", timeout=60, **client_kwargs())
         self.network = network
+        # None: every stats call asks the engine (BERTH_STATS_SOURCE=engine).
+        self.host_counters = host_counters
         self._networks_ready: set[str] = set()
         self._network_lock = threading.Lock()
         self._network_ids: dict[str, str] = {}
@@ -319,6 +328,12 @@ class DockerBackend(RuntimeBackend):
             raise translate(exc, f"unpause {container_id[:12]}") from exc
 
     def stats(self, container_id: str) -> dict[str, Any]:
+        """One-shot usage: from the host's cgroup and /proc counters when they are
+        visible (microseconds), else the engine's stats call (its next ~1 s tick)."""
+        if self.host_counters is not None:
+            paths = self.host_counters.find(container_id)
+            if paths is not None and (local := self.host_counters.stats(paths)) is not None:
+                return local
         try:
             data: dict[str, Any] = self.api.stats(container_id, stream=False, one_shot=True)
         except ENGINE_ERRORS as exc:
