@@ -20,6 +20,7 @@ What differs from the Docker backend, and why:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -33,7 +34,16 @@ from provisioner.runtime.base import (
 )
 from provisioner.runtime.docker import DockerBackend
 from provisioner.runtime.docker_errors import ENGINE_ERRORS, translate
-from provisioner.runtime.swarm_spec import FAILED, STOP_GRACE, newest, service_spec, task_state
+from provisioner.runtime.swarm_spec import (
+    FAILED,
+    STOP_GRACE,
+    last_failed,
+    newest,
+    parse_timestamp,
+    service_spec,
+    task_state,
+    up_status,
+)
 
 SERVICE_ID_LABEL = "com.docker.swarm.service.id"
 GATEWAY_NETWORK = "docker_gwbridge"
@@ -270,23 +280,58 @@ class SwarmBackend(DockerBackend):
                 for att in task.get("NetworksAttachments") or []:
                     if att["Network"]["Spec"]["Name"] == self.network and att.get("Addresses"):
                         ip = att["Addresses"][0].split("/")[0]
+        line = status.get("Err") or status.get("Message")
+        exit_code = container.get("ExitCode") if state == "exited" else None
+        if state == "running":
+            # Docker's wording, so the reconciler reads a task's uptime (and so spots a
+            # task that replaced a failed one) as it reads a container's.
+            since = parse_timestamp(status.get("Timestamp") or "")
+            if since is not None:
+                line = up_status(max(time.time() - since, 0.0))
+            if failures:
+                # Running again after a failure: report how the last one ended, as
+                # the incident the watcher records from the task's die event does.
+                failed = last_failed(mine) or {}
+                exit_code = ((failed.get("Status") or {}).get("ContainerStatus") or {}).get(
+                    "ExitCode"
+                )
         return ContainerInfo(
             id=svc["ID"],
             name=spec["Name"],
             labels=spec["TaskTemplate"]["ContainerSpec"].get("Labels") or {},
             state=state,
             ip=ip,
-            exit_code=container.get("ExitCode") if state == "exited" else None,
+            exit_code=exit_code,
             restart_count=failures,
             started_at=status.get("Timestamp") if state == "running" else None,
-            status=status.get("Err") or status.get("Message"),
+            status=line,
         )
+
+    def _oom_killed(self, tasks: list[dict[str, Any]]) -> bool:
+        """Whether the last failed task's container was OOM-killed. Task state has no
+        such flag, but a failed task's container is kept (exited) beside its
+        replacement while the task is in the service's history; on another node, or
+        once pruned, it is not known here and the restart counts as a crash."""
+        failed = last_failed(tasks)
+        cid = (((failed or {}).get("Status") or {}).get("ContainerStatus") or {}).get(
+            "ContainerID"
+        )
+        if not cid:
+            return False
+        try:
+            data = self.api.inspect_container(cid)
+        except NotFound:
+            return False
+        return bool((data.get("State") or {}).get("OOMKilled"))
 
     def inspect(self, container_id: str) -> ContainerInfo | None:
         try:
             svc = self._sdk.inspect_service(container_id)
             tasks = self._sdk.tasks(filters={"service": svc["ID"]})
-            return self._info(svc, tasks, self._gateway_ips())
+            info = self._info(svc, tasks, self._gateway_ips())
+            if info.restart_count:
+                info = dataclasses.replace(info, oom_killed=self._oom_killed(tasks))
+            return info
         except NotFound:
             return None  # the service, or (removed meanwhile) its task list
         except ENGINE_ERRORS as exc:

@@ -1,4 +1,10 @@
-"""The level-triggered reconciler repairs out-of-band faults, and is idempotent."""
+"""The level-triggered reconciler repairs out-of-band faults, and is idempotent.
+
+Every test runs on both runtimes. On Swarm the engine repairs some faults itself (a
+removed or stopped task container is replaced by a new task); the promise is the
+same: the tenant runs again within one interval, and what the watcher missed the
+reconciler records.
+"""
 
 from __future__ import annotations
 
@@ -17,13 +23,20 @@ from provisioner.context import build_context
 from provisioner.reconcile import reconcile
 from provisioner.runtime.docker import DockerBackend
 from tests.conftest import wait_state, wait_until
+from tests.fixtures.backends import BOTH, is_swarm, restarts
 from tests.fixtures.stack import BerthProcess, Stack
+from tests.fixtures.tenants import tenant_containers
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, BOTH]
 
 
-def _container(dock: docker.DockerClient, slug: str) -> Any:
-    found = dock.containers.list(all=True, filters={"label": f"berth.tenant={slug}"})
+def _container(dock: docker.DockerClient, stack: Stack, slug: str) -> Any:
+    """The tenant's one container. On Swarm, its one running task container: a
+    replaced task's container stays beside its replacement, exited."""
+    if is_swarm(stack):
+        found = tenant_containers(dock, slug)
+    else:
+        found = dock.containers.list(all=True, filters={"label": f"berth.tenant={slug}"})
     if len(found) != 1:
         raise docker.errors.NotFound(f"{len(found)} containers for {slug}")
     return found[0]
@@ -37,7 +50,7 @@ async def _running_again(
     async def repaired() -> bool:
         body = (await client.get(f"/tenants/{slug}")).json()
         try:
-            c = _container(dock, slug)
+            c = _container(dock, stack, slug)
         except docker.errors.NotFound:
             return False
         return body["state"] == "running" and c.status == "running"
@@ -62,28 +75,43 @@ async def test_rm_f_stop_and_orphan_are_repaired_within_one_interval(
     await client.post("/tenants", json={"slug": slug})
     await wait_state(client, slug, "running")
 
-    _container(dock, slug).remove(force=True)
+    _container(dock, stack, slug).remove(force=True)
     await _running_again(client, dock, slug, stack, within=budget)
 
-    c = _container(dock, slug)
+    c = _container(dock, stack, slug)
     c.stop(timeout=2)
     await _running_again(client, dock, slug, stack, within=budget)
+    # Repaired, not re-provisioned: the same generation (on Swarm, the same service).
+    assert (await client.get(f"/tenants/{slug}")).json()["generation"] == 1
 
     ghost_id = str(uuid.uuid4())
-    # Created, not run: a sweep may remove it at any moment, even between a create
-    # and a start (containers.run would then fail on "marked for removal").
-    orphan = dock.containers.create(
-        "berth-sample:1",
-        name=f"berth-ghost-{ghost_id[:8]}",
-        labels={
-            "berth.managed": "true",
-            "berth.instance": stack.instance,
-            "berth.tenant": "ghost",
-            "berth.tenant-id": ghost_id,
-        },
-    )
+    labels = {
+        "berth.managed": "true",
+        "berth.instance": stack.instance,
+        "berth.tenant": "ghost",
+        "berth.tenant-id": ghost_id,
+    }
+    orphan: Any
+    if is_swarm(stack):
+        # On Swarm, Berth's objects are services: an orphan is a service of no tenant
+        # (scaled to 0, so a sweep can remove it at any moment).
+        orphan = dock.services.create(
+            "berth-sample:1",
+            name=f"berth-ghost-{ghost_id[:8]}",
+            labels=labels,
+            container_labels=labels,
+            mode=docker.types.ServiceMode("replicated", replicas=0),
+        )
+    else:
+        # Created, not run: a sweep may remove it at any moment, even between a create
+        # and a start (containers.run would then fail on "marked for removal").
+        orphan = dock.containers.create(
+            "berth-sample:1", name=f"berth-ghost-{ghost_id[:8]}", labels=labels
+        )
 
     async def orphan_gone() -> bool:
+        if is_swarm(stack):
+            return not dock.services.list(filters={"id": orphan.id})
         return not dock.containers.list(all=True, filters={"id": orphan.id})
 
     await wait_until(orphan_gone, timeout=budget, what="orphan removed")
@@ -93,7 +121,7 @@ async def test_rm_f_stop_and_orphan_are_repaired_within_one_interval(
                 await s.execute(
                     select(AuditEvent).where(
                         AuditEvent.action == "container.orphan_removed",
-                        AuditEvent.target == f"container:{orphan.name}",
+                        AuditEvent.target == f"container:berth-ghost-{ghost_id[:8]}",
                     )
                 )
             )
@@ -114,7 +142,7 @@ async def test_with_watcher_down_an_oom_is_still_recorded_by_the_reconciler(
 ) -> None:
     await client.post("/tenants", json={"slug": slug, "limits": {"memory_mb": 48}})
     await wait_state(client, slug, "running")
-    c = _container(dock, slug)
+    c = _container(dock, stack, slug)
     c.exec_run(["kill", "-USR1", "1"])
 
     async def recorded() -> list[dict[str, Any]]:
@@ -128,7 +156,13 @@ async def test_with_watcher_down_an_oom_is_still_recorded_by_the_reconciler(
     )
     assert found[0]["kind"] == "oom"  # from the engine's OOMKilled flag, without any event
     c.reload()
-    assert c.status == "running" and c.attrs["State"]["OOMKilled"] is True
+    assert c.attrs["State"]["OOMKilled"] is True
+    if is_swarm(stack):
+        # Swarm replaced the OOM-killed task; its container stays, exited.
+        assert c.status == "exited" and _container(dock, stack, slug).id != c.id
+    else:
+        assert c.status == "running"
+    assert restarts(dock, stack, slug) >= 1
     body = (await client.get(f"/tenants/{slug}")).json()
     assert body["state"] == "running" and body["restart_count"] >= 1
 
@@ -171,7 +205,7 @@ async def test_restarted_berth_adopts_containers_without_restarting_them(
 ) -> None:
     await client.post("/tenants", json={"slug": slug})
     await wait_state(client, slug, "running")
-    c = _container(dock, slug)
+    c = _container(dock, stack, slug)
     started = c.attrs["State"]["StartedAt"]
     # Every Berth process goes away and comes back; then a start-up sweep runs.
     for proc in list(stack.workers):
@@ -185,4 +219,6 @@ async def test_restarted_berth_adopts_containers_without_restarting_them(
         await ctx.engine.dispose()
     c.reload()
     assert c.attrs["State"]["StartedAt"] == started and c.attrs["RestartCount"] == 0
+    # The same container still serves (on Swarm: no new task replaced it).
+    assert _container(dock, stack, slug).id == c.id and c.status == "running"
     assert (await client.get(f"/tenants/{slug}")).json()["state"] == "running"
