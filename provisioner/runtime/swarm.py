@@ -12,6 +12,8 @@ What differs from the Docker backend, and why:
   setting for services; no-new-privileges is set from API 1.46 on.
 - freeze (the cgroup freezer) has no Swarm equivalent: pause/resume are refused, and
   pause-by-stop scales the service to 0 replicas.
+- Logs are the service's (the manager gathers every node's tasks); stats, the
+  gateway probe and a failed task's OOM flag are read on this node only.
 - Engine events are per node. On one node the task containers' events carry the
   service's container labels and are mapped to the service ID here; on many nodes
   the watcher runs on each node (a global service) or the reconciler's task-state
@@ -38,6 +40,7 @@ from provisioner.runtime.swarm_spec import (
     FAILED,
     STOP_GRACE,
     last_failed,
+    lines_between,
     newest,
     parse_timestamp,
     service_spec,
@@ -372,6 +375,26 @@ class SwarmBackend(DockerBackend):
             raise
         except ENGINE_ERRORS as exc:
             raise translate(exc, f"stats {container_id[:12]}") from exc
+
+    def logs(self, container_id: str, *, since: float, until: float) -> str:
+        """The service's output written in [since, until), gathered by the manager from
+        every node's tasks (a replaced task's too). The engine takes no `until` for a
+        service: lines are stamped and the later ones are left for the next read."""
+        try:
+            chunks = self._sdk.service_logs(
+                container_id,
+                stdout=True,
+                stderr=True,
+                since=since,
+                timestamps=True,
+                is_tty=False,  # never set on a tenant's service; saves an inspect
+            )
+            raw = b"".join(chunks)
+        except NotFound:
+            return ""  # gone: no logs, as for a removed container
+        except ENGINE_ERRORS as exc:
+            raise translate(exc, f"logs {container_id[:12]}") from exc
+        return lines_between(raw.decode(errors="replace"), since, until)
 
     def events(
         self, labels: Mapping[str, str], *, since: float | None = None

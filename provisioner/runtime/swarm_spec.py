@@ -1,4 +1,4 @@
-"""The Swarm service spec for one tenant, and reading task state. Pure."""
+"""The Swarm service spec for one tenant, and reading task state and logs. Pure."""
 
 from __future__ import annotations
 
@@ -157,6 +157,18 @@ def parse_timestamp(value: str) -> float | None:
     whole, frac, zone = match.groups()
     zone = "+00:00" if zone in (None, "Z") else zone
     return datetime.fromisoformat(whole + zone).timestamp() + float(f"0{frac or ''}")
+
+
+def lines_between(stamped: str, since: float, until: float) -> str:
+    """The lines of a timestamped log (`timestamps=true`) written in [since, until),
+    without their stamps."""
+    kept = []
+    for line in stamped.splitlines(keepends=True):
+        stamp, _, text = line.partition(" ")
+        at = parse_timestamp(stamp)
+        if at is not None and since <= at < until:
+            kept.append(text)
+    return "".join(kept)
 
 
 def up_status(seconds: float) -> str:

@@ -8,7 +8,13 @@ import pytest
 
 from provisioner.runtime.docker import CountingAPIClient
 from provisioner.runtime.swarm import SwarmBackend
-from provisioner.runtime.swarm_spec import last_failed, parse_timestamp, task_state, up_status
+from provisioner.runtime.swarm_spec import (
+    last_failed,
+    lines_between,
+    parse_timestamp,
+    task_state,
+    up_status,
+)
 from provisioner.spec import TenantSpecInput, build_spec
 
 
@@ -145,3 +151,18 @@ def test_a_running_service_reports_its_failed_tasks_as_restarts() -> None:
     assert info.exit_code == 3  # how the last failed task ended
     assert (info.status or "").startswith("Up ")
     assert last_failed([tasks[2]]) is None
+
+
+def test_service_logs_are_cut_to_the_window_and_unstamped() -> None:
+    # What the engine answers for /services/{id}/logs?timestamps=true.
+    stamped = (
+        "2026-12-06T09:00:00.500000000Z before\n"
+        "2026-12-06T09:00:01.000000000Z first: key=x\n"
+        "2026-12-06T09:00:01.999000000Z second\n"
+        "2026-12-06T09:00:02.000000000Z later\n"
+    )
+    t0 = parse_timestamp("2026-12-06T09:00:01Z")
+    assert t0 is not None
+    assert lines_between(stamped, t0, t0 + 1) == "first: key=x\nsecond\n"
+    assert lines_between(stamped, t0 + 1, t0 + 2) == "later\n"
+    assert lines_between("", t0, t0 + 1) == ""
