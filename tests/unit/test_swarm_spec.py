@@ -166,3 +166,35 @@ def test_service_logs_are_cut_to_the_window_and_unstamped() -> None:
     assert lines_between(stamped, t0, t0 + 1) == "first: key=x\nsecond\n"
     assert lines_between(stamped, t0 + 1, t0 + 2) == "later\n"
     assert lines_between("", t0, t0 + 1) == ""
+
+
+def test_inspect_reports_an_oom_killed_task_from_its_kept_container(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    svc = {
+        "ID": "svc",
+        "Spec": {
+            "Name": "berth-acme",
+            "Mode": {"Replicated": {"Replicas": 1}},
+            "TaskTemplate": {"ContainerSpec": {"Labels": {}}},
+        },
+    }
+    tasks = [_task(5, "failed", 137), _task(12, "running", 0, "running")]
+    b = _backend()
+    inspected: list[str] = []
+
+    def container(cid: str) -> dict[str, Any]:
+        inspected.append(cid)
+        return {"State": {"OOMKilled": cid == "c5"}}
+
+    monkeypatch.setattr(b.api, "inspect_service", lambda _id: svc)
+    monkeypatch.setattr(b.api, "tasks", lambda filters: tasks)
+    monkeypatch.setattr(b.api, "inspect_container", container)
+    monkeypatch.setattr(b, "_gateway_ips", dict)
+    info = b.inspect("svc")
+    assert info is not None and info.oom_killed and info.restart_count == 1
+    assert info.exit_code == 137 and inspected == ["c5"]  # the failed task's container
+    # A service that never failed costs no container inspect.
+    monkeypatch.setattr(b.api, "tasks", lambda filters: tasks[1:])
+    info = b.inspect("svc")
+    assert info is not None and not info.oom_killed and inspected == ["c5"]
