@@ -12,6 +12,8 @@ What differs from the Docker backend, and why:
   setting for services; no-new-privileges is set from API 1.46 on.
 - freeze (the cgroup freezer) has no Swarm equivalent: pause/resume are refused, and
   pause-by-stop scales the service to 0 replicas.
+- Logs are the service's (the manager gathers every node's tasks); stats, the
+  gateway probe and a failed task's OOM flag are read on this node only.
 - Engine events are per node. On one node the task containers' events carry the
   service's container labels and are mapped to the service ID here; on many nodes
   the watcher runs on each node (a global service) or the reconciler's task-state
@@ -20,6 +22,7 @@ What differs from the Docker backend, and why:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -33,7 +36,17 @@ from provisioner.runtime.base import (
 )
 from provisioner.runtime.docker import DockerBackend
 from provisioner.runtime.docker_errors import ENGINE_ERRORS, translate
-from provisioner.runtime.swarm_spec import FAILED, STOP_GRACE, newest, service_spec, task_state
+from provisioner.runtime.swarm_spec import (
+    FAILED,
+    STOP_GRACE,
+    last_failed,
+    lines_between,
+    newest,
+    parse_timestamp,
+    service_spec,
+    task_state,
+    up_status,
+)
 
 SERVICE_ID_LABEL = "com.docker.swarm.service.id"
 GATEWAY_NETWORK = "docker_gwbridge"
@@ -270,23 +283,58 @@ class SwarmBackend(DockerBackend):
                 for att in task.get("NetworksAttachments") or []:
                     if att["Network"]["Spec"]["Name"] == self.network and att.get("Addresses"):
                         ip = att["Addresses"][0].split("/")[0]
+        line = status.get("Err") or status.get("Message")
+        exit_code = container.get("ExitCode") if state == "exited" else None
+        if state == "running":
+            # Docker's wording, so the reconciler reads a task's uptime (and so spots a
+            # task that replaced a failed one) as it reads a container's.
+            since = parse_timestamp(status.get("Timestamp") or "")
+            if since is not None:
+                line = up_status(max(time.time() - since, 0.0))
+            if failures:
+                # Running again after a failure: report how the last one ended, as
+                # the incident the watcher records from the task's die event does.
+                failed = last_failed(mine) or {}
+                exit_code = ((failed.get("Status") or {}).get("ContainerStatus") or {}).get(
+                    "ExitCode"
+                )
         return ContainerInfo(
             id=svc["ID"],
             name=spec["Name"],
             labels=spec["TaskTemplate"]["ContainerSpec"].get("Labels") or {},
             state=state,
             ip=ip,
-            exit_code=container.get("ExitCode") if state == "exited" else None,
+            exit_code=exit_code,
             restart_count=failures,
             started_at=status.get("Timestamp") if state == "running" else None,
-            status=status.get("Err") or status.get("Message"),
+            status=line,
         )
+
+    def _oom_killed(self, tasks: list[dict[str, Any]]) -> bool:
+        """Whether the last failed task's container was OOM-killed. Task state has no
+        such flag, but a failed task's container is kept (exited) beside its
+        replacement while the task is in the service's history; on another node, or
+        once pruned, it is not known here and the restart counts as a crash."""
+        failed = last_failed(tasks)
+        cid = (((failed or {}).get("Status") or {}).get("ContainerStatus") or {}).get(
+            "ContainerID"
+        )
+        if not cid:
+            return False
+        try:
+            data = self.api.inspect_container(cid)
+        except NotFound:
+            return False
+        return bool((data.get("State") or {}).get("OOMKilled"))
 
     def inspect(self, container_id: str) -> ContainerInfo | None:
         try:
             svc = self._sdk.inspect_service(container_id)
             tasks = self._sdk.tasks(filters={"service": svc["ID"]})
-            return self._info(svc, tasks, self._gateway_ips())
+            info = self._info(svc, tasks, self._gateway_ips())
+            if info.restart_count:
+                info = dataclasses.replace(info, oom_killed=self._oom_killed(tasks))
+            return info
         except NotFound:
             return None  # the service, or (removed meanwhile) its task list
         except ENGINE_ERRORS as exc:
@@ -327,6 +375,26 @@ class SwarmBackend(DockerBackend):
             raise
         except ENGINE_ERRORS as exc:
             raise translate(exc, f"stats {container_id[:12]}") from exc
+
+    def logs(self, container_id: str, *, since: float, until: float) -> str:
+        """The service's output written in [since, until), gathered by the manager from
+        every node's tasks (a replaced task's too). The engine takes no `until` for a
+        service: lines are stamped and the later ones are left for the next read."""
+        try:
+            chunks = self._sdk.service_logs(
+                container_id,
+                stdout=True,
+                stderr=True,
+                since=since,
+                timestamps=True,
+                is_tty=False,  # never set on a tenant's service; saves an inspect
+            )
+            raw = b"".join(chunks)
+        except NotFound:
+            return ""  # gone: no logs, as for a removed container
+        except ENGINE_ERRORS as exc:
+            raise translate(exc, f"logs {container_id[:12]}") from exc
+        return lines_between(raw.decode(errors="replace"), since, until)
 
     def events(
         self,

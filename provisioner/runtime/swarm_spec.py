@@ -1,8 +1,10 @@
-"""The Swarm service spec for one tenant, and reading task state. Pure."""
+"""The Swarm service spec for one tenant, and reading task state and logs. Pure."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from docker.utils import version_gte
@@ -16,6 +18,7 @@ STOP_GRACE = 3
 # Task states before a container runs; after them come running, then an end state.
 STARTING = ("new", "pending", "assigned", "accepted", "preparing", "ready", "starting")
 FAILED = ("failed", "rejected")
+_TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$")
 
 
 def service_spec(
@@ -126,6 +129,12 @@ def newest(tasks: list[dict[str, Any]]) -> dict[str, Any] | None:
     return max(live, key=lambda t: (t.get("Version") or {}).get("Index", 0))
 
 
+def last_failed(tasks: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The most recent of the tasks that failed (each one Swarm replaced: a restart)."""
+    failed = [t for t in tasks if (t.get("Status") or {}).get("State") in FAILED]
+    return max(failed, key=lambda t: (t.get("Version") or {}).get("Index", 0), default=None)
+
+
 def task_state(replicas: int, task: dict[str, Any] | None, failures: int) -> str:
     if replicas == 0:
         return "exited"  # scaled to 0 by Berth: stopped
@@ -138,3 +147,43 @@ def task_state(replicas: int, task: dict[str, Any] | None, failures: int) -> str
         # Swarm's restart policy replaces a failed task with a new one.
         return "restarting" if failures else "created"
     return "exited"
+
+
+def parse_timestamp(value: str) -> float | None:
+    """Epoch seconds of an engine timestamp (RFC 3339, with up to nanoseconds)."""
+    match = _TIMESTAMP.match(value or "")
+    if match is None or value.startswith("0001-"):
+        return None
+    whole, frac, zone = match.groups()
+    zone = "+00:00" if zone in (None, "Z") else zone
+    return datetime.fromisoformat(whole + zone).timestamp() + float(f"0{frac or ''}")
+
+
+def lines_between(stamped: str, since: float, until: float) -> str:
+    """The lines of a timestamped log (`timestamps=true`) written in [since, until),
+    without their stamps."""
+    kept = []
+    for line in stamped.splitlines(keepends=True):
+        stamp, _, text = line.partition(" ")
+        at = parse_timestamp(stamp)
+        if at is not None and since <= at < until:
+            kept.append(text)
+    return "".join(kept)
+
+
+def up_status(seconds: float) -> str:
+    """Docker's `docker ps` status line for a container up `seconds` (go-units'
+    HumanDuration), so callers read a task's uptime as they read a container's."""
+    if seconds < 1:
+        return "Up Less than a second"
+    if seconds < 2:
+        return "Up 1 second"
+    if seconds < 60:
+        return f"Up {int(seconds)} seconds"
+    minutes = int(seconds // 60)
+    if minutes == 1:
+        return "Up About a minute"
+    if minutes < 60:
+        return f"Up {minutes} minutes"
+    hours = int(seconds / 3600 + 0.5)
+    return "Up About an hour" if hours == 1 else f"Up {hours} hours"

@@ -1,4 +1,8 @@
-"""The usage ledger and the billing export (real engine, worker, PostgreSQL)."""
+"""The usage ledger and the billing export (real engine, worker, PostgreSQL).
+
+The ledger driven by a real tenant is checked on both runtimes (on Swarm the tenant
+pauses by stop: there is no freezer); the rest is PostgreSQL and the API only.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +20,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.conftest import wait_state
+from tests.fixtures.backends import BOTH
 from tests.fixtures.stack import BerthProcess, Stack
-from tests.integration.test_idle import make_plan, signup
+from tests.integration.test_idle import freeze_or_stop, make_plan, signup
 
 pytestmark = pytest.mark.docker
 
@@ -44,12 +49,13 @@ def row_for(body: dict[str, object], slug: str) -> dict[str, object]:
     return row
 
 
+@BOTH
 async def test_export_matches_the_intervals_driven(
-    client: httpx.AsyncClient, live_worker: BerthProcess, slug: str
+    client: httpx.AsyncClient, live_worker: BerthProcess, stack: Stack, slug: str
 ) -> None:
     plan = await make_plan(
         client,
-        pause_mode="freeze",
+        pause_mode=freeze_or_stop(stack),
         price_active_cents=ACTIVE_CENTS_PER_HOUR,
         price_paused_cents=PAUSED_CENTS_PER_HOUR,
         currency="EUR",

@@ -1,4 +1,10 @@
-"""Failure containment on the real engine: OOM, crashes, crash loops, and neighbours."""
+"""Failure containment on the real engine: OOM, crashes, crash loops, and neighbours.
+
+Every test runs on both runtimes. Docker restarts a failed container in place; Swarm
+replaces the failed task with a new task container (the old one stays, exited). The
+promise is the same: the incident is recorded once, the tenant serves again, and a
+crash loop degrades it and stops the restarts.
+"""
 
 from __future__ import annotations
 
@@ -17,19 +23,18 @@ from controlplane.incidents import service as incident_service
 from provisioner.context import build_context
 from provisioner.reconcile import reconcile
 from tests.conftest import wait_state, wait_until
+from tests.fixtures.backends import (
+    BOTH,
+    is_swarm,
+    last_start,
+    restarts,
+    tenant_address,
+    tenant_stopped,
+)
 from tests.fixtures.stack import BerthProcess, Stack
+from tests.fixtures.tenants import tenant_container
 
-pytestmark = pytest.mark.docker
-
-
-def _container(dock: docker.DockerClient, slug: str) -> Any:
-    return dock.containers.get(f"berth-{slug}")
-
-
-def _ip(c: Any, stack: Stack) -> str:
-    c.reload()
-    ip: str = c.attrs["NetworkSettings"]["Networks"][stack.settings.tenant_network]["IPAddress"]
-    return ip
+pytestmark = [pytest.mark.docker, BOTH]
 
 
 async def _incidents(client: httpx.AsyncClient, slug: str, **params: str) -> list[dict[str, Any]]:
@@ -100,11 +105,11 @@ async def test_oom_is_recorded_once_and_tenant_recovers_while_neighbour_is_unaff
     await client.post("/tenants", json={"slug": b, "limits": {"memory_mb": 48}})
     await wait_state(client, a, "running")
     await wait_state(client, b, "running")
-    prober = Prober(f"http://{_ip(_container(dock, b), stack)}:8080/health")
+    prober = Prober(f"http://{tenant_address(dock, stack, tenant_container(dock, b))}:8080/health")
     prober.start()
     await asyncio.sleep(0.3)  # the prober has a baseline before the fault
 
-    c = _container(dock, a)
+    c = tenant_container(dock, a)
     c.exec_run(["kill", "-USR1", "1"])  # PID 1 allocates until the OOM killer ends it
     started = time.monotonic()
 
@@ -121,10 +126,13 @@ async def test_oom_is_recorded_once_and_tenant_recovers_while_neighbour_is_unaff
     assert found[0]["exit_code"] in (None, 137)
     assert oom[0]["exit_code"] == 137
     c.reload()
-    assert c.attrs["State"]["OOMKilled"] is True and c.attrs["RestartCount"] >= 1
-    assert c.attrs["HostConfig"]["Memory"] == 48 * 1024 * 1024, "same limits after restart"
+    assert c.attrs["State"]["OOMKilled"] is True and restarts(dock, stack, a) >= 1
+    # Docker restarts the container in place; Swarm runs a new task container.
+    now = tenant_container(dock, a)
+    assert (now.id != c.id) if is_swarm(stack) else (now.id == c.id)
+    assert now.attrs["HostConfig"]["Memory"] == 48 * 1024 * 1024, "same limits after restart"
     # Healthy again means writable /tmp too (tmpfs ownership survives the restart).
-    assert c.exec_run(["sh", "-c", "echo x > /tmp/after-oom"]).exit_code == 0
+    assert now.exec_run(["sh", "-c", "echo x > /tmp/after-oom"]).exit_code == 0
     assert not (await _incidents(client, b)), "the neighbour has no incident"
     assert prober.failures == [], prober.failures
     assert prober.ok >= 10
@@ -142,7 +150,7 @@ async def test_a_restart_the_watcher_recorded_is_not_counted_again_by_the_reconc
 ) -> None:
     await client.post("/tenants", json={"slug": slug, "limits": {"memory_mb": 48}})
     await wait_state(client, slug, "running")
-    _container(dock, slug).exec_run(["kill", "-USR1", "1"])
+    tenant_container(dock, slug).exec_run(["kill", "-USR1", "1"])
 
     async def oom_recorded() -> list[dict[str, Any]]:
         return await _incidents(client, slug, kind="oom")
@@ -150,7 +158,7 @@ async def test_a_restart_the_watcher_recorded_is_not_counted_again_by_the_reconc
     await wait_until(oom_recorded, timeout=20, what="an oom incident")
     # Healthy again: the watcher has handled the restart's start event before this.
     await _healthy_again(client, slug, "oom")
-    assert _container(dock, slug).attrs["RestartCount"] >= 1
+    assert restarts(dock, stack, slug) >= 1
 
     # As if the next sweep came after the dedupe window (a loaded host, a long
     # interval): a restart counted twice would open a second incident now.
@@ -168,12 +176,13 @@ async def test_kill_9_of_main_process_is_a_crash_and_tenant_comes_back(
     client: httpx.AsyncClient,
     live_worker: BerthProcess,
     watcher: BerthProcess,
+    stack: Stack,
     dock: docker.DockerClient,
     slug: str,
 ) -> None:
     await client.post("/tenants", json={"slug": slug})
     await wait_state(client, slug, "running")
-    c = _container(dock, slug)
+    c = tenant_container(dock, slug)
     os.kill(c.attrs["State"]["Pid"], signal.SIGKILL)
 
     async def crash() -> list[dict[str, Any]]:
@@ -198,7 +207,7 @@ async def test_crash_loop_degrades_stops_restarting_and_restart_clears_it(
 ) -> None:
     await client.post("/tenants", json={"slug": slug})
     await wait_state(client, slug, "running")
-    c = _container(dock, slug)
+    c = tenant_container(dock, slug)
     # Every start from now on exits 3, for the next 5 starts.
     assert c.exec_run(["sh", "-c", "echo 5 > /data/crash-countdown"]).exit_code == 0
     os.kill(c.attrs["State"]["Pid"], signal.SIGKILL)
@@ -209,18 +218,18 @@ async def test_crash_loop_degrades_stops_restarting_and_restart_clears_it(
     assert len(loop) == 1 and loop[0]["severity"] == "critical"
 
     async def stopped() -> bool:
-        c.reload()
-        return c.status == "exited"
+        # Docker: the container exited; Swarm: the service is scaled to 0.
+        return tenant_stopped(dock, stack, slug)
 
-    await wait_until(stopped, what="the crash-looping container to be stopped")
-    restarts = c.attrs["RestartCount"]
+    await wait_until(stopped, what="the crash-looping tenant to be stopped")
+    assert restarts(dock, stack, slug) >= 1
+    before = last_start(dock, stack, slug)
     # A reconcile sweep must leave it alone: degraded means no more restarts.
     from provisioner.celery_app import make_celery
 
     make_celery(stack.settings).send_task("berth.reconcile")
     await wait_until(stack.queue_drained, what="the sweep and its tasks to finish")
-    c.reload()
-    assert c.status == "exited" and c.attrs["RestartCount"] == restarts
+    assert tenant_stopped(dock, stack, slug) and last_start(dock, stack, slug) == before
     assert (await client.get(f"/tenants/{slug}")).json()["state"] == "degraded"
 
     r = await client.post(f"/tenants/{slug}/restart")

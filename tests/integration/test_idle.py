@@ -1,4 +1,9 @@
-"""Idle tenants pause by themselves; the edge wakes them (real engine, worker, beat)."""
+"""Idle tenants pause by themselves; the edge wakes them (real engine, worker, beat).
+
+The pause/wake tests run on both runtimes. Swarm has no freezer: where the Docker
+case freezes, the Swarm case pauses by stop (the service scales to 0) and the idle
+sweep leaves tenants of freeze plans running; the freeze-only thaw path is Docker's.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,9 @@ import httpx
 import pytest
 
 from tests.conftest import wait_state, wait_until
+from tests.fixtures.backends import BOTH, is_swarm, tenant_address, tenant_stopped
 from tests.fixtures.stack import BerthProcess, Stack
+from tests.fixtures.tenants import tenant_container
 
 pytestmark = pytest.mark.docker
 
@@ -52,12 +59,28 @@ async def pause(client: httpx.AsyncClient, slug: str) -> dict[str, Any]:
     return await wait_state(client, slug, "paused")
 
 
+def freeze_or_stop(stack: Stack) -> str:
+    """The pause mode that keeps memory where there is one: freeze, or stop on Swarm."""
+    return "stop" if is_swarm(stack) else "freeze"
+
+
 def container(dock: docker.DockerClient, stack: Stack, slug: str) -> Any:
+    """The tenant's one container. On Swarm its running task container: a stopped
+    task's container stays, exited, beside the one a wake starts."""
+    if is_swarm(stack):
+        return tenant_container(dock, slug)
     found = dock.containers.list(
         all=True, filters={"label": [f"berth.instance={stack.instance}", f"berth.tenant={slug}"]}
     )
     assert len(found) == 1, [c.name for c in found]
     return found[0]
+
+
+def stopped(dock: docker.DockerClient, stack: Stack, slug: str) -> bool:
+    """Paused by stop: memory freed, nothing runs (on Swarm: scaled to 0)."""
+    if is_swarm(stack):
+        return tenant_stopped(dock, stack, slug)
+    return bool(container(dock, stack, slug).attrs["State"]["Status"] == "exited")
 
 
 def gate_headers(slug: str) -> dict[str, str]:
@@ -71,13 +94,13 @@ def gate_headers(slug: str) -> dict[str, str]:
     }
 
 
-async def health_of(c: Any, network: str) -> int:
-    c.reload()
-    ip = c.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
+async def health_of(dock: docker.DockerClient, stack: Stack, c: Any) -> int:
+    ip = tenant_address(dock, stack, c)
     async with httpx.AsyncClient(timeout=2, trust_env=False) as h:
         return (await h.get(f"http://{ip}:8080/health")).status_code
 
 
+@BOTH
 async def test_idle_tenant_pauses_busy_ones_do_not(
     client: httpx.AsyncClient,
     anon: httpx.AsyncClient,
@@ -87,11 +110,17 @@ async def test_idle_tenant_pauses_busy_ones_do_not(
     dock: docker.DockerClient,
 ) -> None:
     idle_after = 5
-    plan = await make_plan(client, idle_after=idle_after, pause_mode="freeze")
+    plan = await make_plan(client, idle_after=idle_after, pause_mode=freeze_or_stop(stack))
     quiet, http, cpu = (f"{k}{uuid.uuid4().hex[:8]}" for k in ("quiet", "http", "cpu"))
+    busy = [http, cpu]
     for slug in (quiet, http, cpu):
         await signup(client, slug, plan)
-    for slug in (quiet, http, cpu):
+    if is_swarm(stack):
+        # Swarm cannot freeze: the sweep leaves a quiet tenant of a freeze plan running.
+        frozen_plan = await make_plan(client, idle_after=idle_after, pause_mode="freeze")
+        busy.append(f"frz{uuid.uuid4().hex[:8]}")
+        await signup(client, busy[-1], frozen_plan)
+    for slug in (quiet, *busy):
         await wait_state(client, slug, "running")
 
     # Background work with no HTTP traffic at all: a busy loop inside the container.
@@ -110,12 +139,15 @@ async def test_idle_tenant_pauses_busy_ones_do_not(
         await wait_state(client, quiet, "paused", timeout=idle_after + 15)
         paused_after = time.monotonic() - started
         assert paused_after >= idle_after - 1  # not before its idle_after
-        assert container(dock, stack, quiet).attrs["State"]["Paused"] is True
+        if is_swarm(stack):
+            assert stopped(dock, stack, quiet)
+        else:
+            assert container(dock, stack, quiet).attrs["State"]["Paused"] is True
 
-        # Watch the two busy tenants for longer than idle_after again: never paused.
+        # Watch the busy tenants for longer than idle_after again: never paused.
         deadline = time.monotonic() + idle_after + 4
         while time.monotonic() < deadline:
-            for slug in (http, cpu):
+            for slug in busy:
                 body = (await client.get(f"/tenants/{slug}")).json()
                 assert body["state"] == "running", (slug, body["state"], body["state_reason"])
                 assert body["desired_state"] == "running", slug
@@ -127,13 +159,15 @@ async def test_idle_tenant_pauses_busy_ones_do_not(
     audit = (await client.get("/audit", params={"action": "tenant.pause"})).json()["items"]
     paused_targets = {e["target"] for e in audit if e["detail"].get("reason") == "idle"}
     assert f"tenant:{quiet}" in paused_targets
-    assert not {f"tenant:{http}", f"tenant:{cpu}"} & paused_targets
+    assert not {f"tenant:{s}" for s in busy} & paused_targets
     body = (await client.get(f"/tenants/{http}")).json()
     assert body["last_active_at"] is not None
-    for slug in (quiet, http, cpu):
+    for slug in (quiet, *busy):
         await client.delete(f"/tenants/{slug}")
 
 
+# Docker only: the thaw path needs the cgroup freezer, which Swarm does not have
+# (freeze pauses are refused there: test_backends_operations.py).
 async def test_gate_serves_a_frozen_tenant_within_its_wait(
     client: httpx.AsyncClient,
     anon: httpx.AsyncClient,
@@ -155,7 +189,7 @@ async def test_gate_serves_a_frozen_tenant_within_its_wait(
     c = container(dock, stack, slug)
     assert c.attrs["State"]["Paused"] is False
     assert c.attrs["State"]["StartedAt"] == started_at
-    assert await health_of(c, stack.settings.tenant_network) == 200
+    assert await health_of(dock, stack, c) == 200
     # The records follow the thaw (the gate does not wait for them).
     body = await wait_state(client, slug, "running", timeout=10)
     assert body["desired_state"] == "running"
@@ -164,6 +198,7 @@ async def test_gate_serves_a_frozen_tenant_within_its_wait(
     await client.delete(f"/tenants/{slug}")
 
 
+@BOTH
 async def test_gate_wakes_a_stopped_tenant_and_data_survives(
     client: httpx.AsyncClient,
     anon: httpx.AsyncClient,
@@ -184,8 +219,7 @@ async def test_gate_wakes_a_stopped_tenant_and_data_survives(
     assert code == 0
 
     await pause(client, slug)
-    c = container(dock, stack, slug)
-    assert c.attrs["State"]["Status"] == "exited"  # memory freed: nothing runs
+    assert stopped(dock, stack, slug)  # memory freed: nothing runs
     incidents = (await client.get("/incidents", params={"tenant": slug})).json()["items"]
     assert incidents == []  # Berth's own stop is not a crash
 
@@ -193,7 +227,7 @@ async def test_gate_wakes_a_stopped_tenant_and_data_survives(
     assert r.status_code == 200, r.text
     c = container(dock, stack, slug)
     assert c.attrs["State"]["Status"] == "running"
-    assert await health_of(c, stack.settings.tenant_network) == 200
+    assert await health_of(dock, stack, c) == 200
     code, out = c.exec_run(["/bin/sh", "-c", 'cat /data/marker; echo "$API_TOKEN"'])
     assert code == 0
     assert out.decode().split() == ["kept-across-pause", "s3cr3t-v"]
@@ -205,6 +239,7 @@ async def _generation_running(client: httpx.AsyncClient, slug: str, generation: 
     return bool(body["state"] == "running" and body["generation"] == generation)
 
 
+@BOTH
 async def test_waker_wakes_a_stopped_tenant_and_redirects(
     client: httpx.AsyncClient,
     anon: httpx.AsyncClient,
@@ -234,7 +269,7 @@ async def test_waker_wakes_a_stopped_tenant_and_redirects(
     assert r.headers["location"] == f"https://{slug}.{DOMAIN}/inbox/7?tab=new"
     c = container(dock, stack, slug)
     assert c.attrs["State"]["Status"] == "running"
-    assert await health_of(c, stack.settings.tenant_network) == 200
+    assert await health_of(dock, stack, c) == 200
     await client.delete(f"/tenants/{slug}")
 
 
@@ -264,13 +299,15 @@ async def test_pause_refuses_a_tenant_that_is_not_running(
     assert r.status_code == 202
 
 
+@BOTH
 async def test_concurrent_gate_requests_share_one_wake(
     client: httpx.AsyncClient,
     anon: httpx.AsyncClient,
     live_worker: BerthProcess,
+    stack: Stack,
     slug: str,
 ) -> None:
-    await running_tenant(client, slug, "freeze")
+    await running_tenant(client, slug, freeze_or_stop(stack))
     await pause(client, slug)
     answers = await asyncio.gather(
         *(anon.get("/edge/gate", headers=gate_headers(slug)) for _ in range(20))

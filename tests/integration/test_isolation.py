@@ -8,6 +8,12 @@ crashes on timeouts -- both would "fail" against anything.
 
 Plain control containers and networks carry berth.test=isolation-<uuid> and are
 removed by that label, whatever the outcome.
+
+Every test runs on both runtimes. On Swarm the tenants share an overlay network,
+which has no `enable_icc=false`: tenants reach each other over it (the documented
+difference; see README "Multi-host with Swarm"), while the node's docker_gwbridge,
+their way to the host, keeps them apart. Swarm's API 1.41 (Docker 20.10) cannot set
+no-new-privileges for services, and a service's /tmp is a tmpfs mount.
 """
 
 from __future__ import annotations
@@ -26,8 +32,10 @@ import asyncpg
 import docker
 import httpx
 import pytest
+from docker.utils import version_lt
 
 from tests.conftest import wait_state, wait_until
+from tests.fixtures.backends import BOTH, is_swarm, tenant_address
 from tests.fixtures.probes import (
     BLOCKED,
     HealthProber,
@@ -46,8 +54,9 @@ from tests.fixtures.probes import (
     tcp_probe,
 )
 from tests.fixtures.stack import BerthProcess, Stack
+from tests.fixtures.tenants import tenant_container
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, BOTH]
 
 SAMPLE = "berth-sample:1"
 NO_CAPS = "0000000000000000"
@@ -69,13 +78,22 @@ class Plain:
 
 
 def _container(dock: docker.DockerClient, slug: str) -> Any:
-    return dock.containers.get(f"berth-{slug}")
+    """The tenant's running container (on Swarm, its service's task container)."""
+    return tenant_container(dock, slug)
 
 
 def _ip(c: Any, network: str) -> str:
+    """The container's address on `network` (where tenants would reach each other)."""
     c.reload()
     ip: str = c.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
     return ip
+
+
+def _host_gateway(dock: docker.DockerClient, stack: Stack) -> str:
+    """The host's address on the tenant's own bridge: the tenants network on Docker;
+    on Swarm docker_gwbridge (an overlay's gateway is not the host)."""
+    name = "docker_gwbridge" if is_swarm(stack) else stack.settings.tenant_network
+    return bridge_gateway(dock.networks.get(name))
 
 
 async def _healthy(c: Any, ip: str, *, timeout: float = 90.0) -> None:
@@ -163,8 +181,9 @@ async def test_tenant_cannot_reach_a_neighbour(
     net = stack.settings.tenant_network
     a, b = _container(dock, tenants.a), _container(dock, tenants.b)
     ip_a, ip_b = _ip(a, net), _ip(b, net)
+    host_a, host_b = tenant_address(dock, stack, a), tenant_address(dock, stack, b)
     # Control 1: B listens and the host reaches it.
-    assert can_connect(ip_b, 8080) and can_connect(ip_a, 8080)
+    assert can_connect(host_b, 8080) and can_connect(host_a, 8080)
     # Control 2: the same probe between two plain containers on a plain bridge connects.
     await _plain_ready(plain.y)
     net_y = next(iter(plain.y.attrs["NetworkSettings"]["Networks"]))
@@ -178,8 +197,18 @@ async def test_tenant_cannot_reach_a_neighbour(
         tcp_probe, b, {"self": (ip_b, 8080), "neighbour": (ip_a, 8080)}
     )
     assert from_a["self"] == "open" and from_b["self"] == "open", (from_a, from_b)
-    assert from_a["neighbour"] in BLOCKED, from_a
-    assert from_b["neighbour"] in BLOCKED, from_b
+    if not is_swarm(stack):
+        assert from_a["neighbour"] in BLOCKED, from_a
+        assert from_b["neighbour"] in BLOCKED, from_b
+        return
+    # Swarm: the overlay lets tenants reach each other (documented; an overlay has no
+    # ICC switch). Should that change, the README's isolation note must change too.
+    assert from_a["neighbour"] == "open" and from_b["neighbour"] == "open", (from_a, from_b)
+    # Their other network, docker_gwbridge (the way to the host), keeps ICC off.
+    via_gw = await asyncio.to_thread(
+        tcp_probe, a, {"self": (host_a, 8080), "neighbour": (host_b, 8080)}
+    )
+    assert via_gw["self"] == "open" and via_gw["neighbour"] in BLOCKED, via_gw
 
 
 async def test_tenant_cannot_reach_the_control_plane(
@@ -189,7 +218,7 @@ async def test_tenant_cannot_reach_the_control_plane(
     dock: docker.DockerClient,
 ) -> None:
     a = _container(dock, tenants.a)
-    tenants_gw = bridge_gateway(dock.networks.get(stack.settings.tenant_network))
+    tenants_gw = _host_gateway(dock, stack)
     docker0_gw = bridge_gateway(dock.networks.get("bridge"))
     redis_port = stack.redis.port
     # PostgreSQL has no TCP listener at all: it listens on its Unix socket only.
@@ -238,6 +267,7 @@ async def test_read_only_root_noexec_tmp_non_root_no_capabilities(
     tenants: Tenants,
     plain: Plain,
     live_worker: BerthProcess,
+    stack: Stack,
     dock: docker.DockerClient,
 ) -> None:
     # Controls: in a plain container root writes /, and a copy of busybox runs from /tmp,
@@ -259,7 +289,10 @@ async def test_read_only_root_noexec_tmp_non_root_no_capabilities(
     assert got["uid"] != "0" and got["uid"] == "10001", got
     for cap in ("CapPrm", "CapEff", "CapBnd", "CapAmb"):
         assert got[cap] == NO_CAPS, got
-    assert got["NoNewPrivs"] == "1" and got["Seccomp"] == "2", got
+    assert got["Seccomp"] == "2", got
+    # Swarm sets no-new-privileges for services from API 1.46 on (documented).
+    without = is_swarm(stack) and version_lt(dock.version()["ApiVersion"], "1.46")
+    assert got["NoNewPrivs"] == ("0" if without else "1"), got
 
     # Even uid 0 inside a tenant (only an operator's `docker exec -u 0` gets there) has no
     # capability, cannot write / and cannot run anything from /tmp.
@@ -274,6 +307,7 @@ async def test_no_docker_socket(
     tenants: Tenants,
     plain: Plain,
     live_worker: BerthProcess,
+    stack: Stack,
     dock: docker.DockerClient,
 ) -> None:
     # Control: a socket mounted at the Docker socket's path is found by the same probe.
@@ -283,7 +317,10 @@ async def test_no_docker_socket(
     present, sockets = await asyncio.to_thread(socket_probe, a)
     assert present == [] and sockets == [], (present, sockets)
     mounts = a.attrs["Mounts"]
-    assert [m["Destination"] for m in mounts] == ["/data"], mounts
+    # A service's /tmp is a tmpfs mount; Docker's is a HostConfig.Tmpfs entry.
+    tmp = [m for m in mounts if m["Destination"] == "/tmp"]
+    assert all(m["Type"] == "tmpfs" for m in tmp) and len(tmp) == int(is_swarm(stack)), mounts
+    assert [m["Destination"] for m in mounts if m not in tmp] == ["/data"], mounts
     env = [e.split("=", 1)[0] for e in a.attrs["Config"]["Env"]]
     assert "DOCKER_HOST" not in env
 
@@ -295,9 +332,8 @@ async def test_fork_bomb_stops_at_the_pid_limit(
     stack: Stack,
     dock: docker.DockerClient,
 ) -> None:
-    net = stack.settings.tenant_network
     a, b = _container(dock, tenants.a), _container(dock, tenants.b)
-    ip_a, ip_b = _ip(a, net), _ip(b, net)
+    ip_a, ip_b = tenant_address(dock, stack, a), tenant_address(dock, stack, b)
     cgroup = pids_cgroup(a.id)
     if cgroup is None:
         pytest.skip("the container's pids cgroup is not visible from here")
@@ -364,9 +400,8 @@ async def test_memory_bomb_kills_only_the_offender(
     stack: Stack,
     dock: docker.DockerClient,
 ) -> None:
-    net = stack.settings.tenant_network
     a, b = _container(dock, tenants.a), _container(dock, tenants.b)
-    ip_a, ip_b = _ip(a, net), _ip(b, net)
+    ip_a, ip_b = tenant_address(dock, stack, a), tenant_address(dock, stack, b)
     b_state = (b.attrs["State"]["Pid"], b.attrs["State"]["StartedAt"], b.attrs["RestartCount"])
     hog = 'x="$(head -c {n} /dev/zero | tr "\\000" x)"; echo "survived ${{#x}}"'
     # Control: the same allocation, small, completes inside A.

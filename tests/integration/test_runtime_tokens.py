@@ -3,7 +3,8 @@
 The token is read from the container's own env (where the tenant gets it), used
 against the real API, and followed through a recreate (rotated) and a delete
 (revoked). The leak scan runs as the real beat task against a container that
-prints its secret.
+prints its secret. Both runtimes: on Swarm a token lives in the service's spec, and
+the leak scan reads the service's logs.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ import pytest
 from controlplane.edge.activity import read_activity
 from provisioner.leakscan import CURSOR_PREFIX
 from tests.conftest import wait_state, wait_until
+from tests.fixtures.backends import BOTH, is_swarm
 from tests.fixtures.probes import sh
 from tests.fixtures.stack import BerthProcess, Stack
-from tests.fixtures.tenants import deleted, tenant_container
+from tests.fixtures.tenants import deleted, tenant_container, tenant_containers
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, BOTH]
 
 
 def _env(c: Any) -> dict[str, str]:
@@ -93,8 +95,17 @@ async def test_runtime_token_scoped_rotated_and_revoked(
     assert r.status_code == 200 and r.json()["generation"] == 2
 
     # A restart of the same container keeps its token (same env, same container).
+    # On Swarm the engine may replace the restarted task: its new container gets
+    # the same env from the same service, so the token holds all the same.
     ca2.restart(timeout=5)
-    await wait_until(lambda: _healthy(ca2), timeout=60, what="A healthy after restart")
+
+    async def healthy_again() -> bool:
+        if not is_swarm(stack):
+            return await _healthy(ca2)
+        up = tenant_containers(dock, a)
+        return len(up) == 1 and await _healthy(up[0]) and _env(up[0]) == _env(ca2)
+
+    await wait_until(healthy_again, timeout=60, what="A healthy after restart")
     assert (await anon.get("/runtime/self", headers=_bearer(token_a2))).status_code == 200
 
     # Delete: revoked as soon as the delete is accepted; B is unaffected.
@@ -153,8 +164,10 @@ async def test_leaked_secret_raises_one_incident_naming_it(
     # Control: the beat's scan covers this container (its cursor moves past a moment
     # after the start) and, while the tenant prints nothing secret, raises nothing.
     started = time.time()
+    # The scan's cursor is per contract container: on Swarm, the service.
+    scanned = c.labels.get("com.docker.swarm.service.id") if is_swarm(stack) else c.id
     await wait_until(
-        lambda: _scanned_past(stack, c.id, started), timeout=30, what="a leak scan of it"
+        lambda: _scanned_past(stack, scanned, started), timeout=30, what="a leak scan of it"
     )
     assert await leaks() == []
 

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from provisioner.runtime.docker import CountingAPIClient
 from provisioner.runtime.swarm import SwarmBackend
-from provisioner.runtime.swarm_spec import task_state
+from provisioner.runtime.swarm_spec import (
+    last_failed,
+    lines_between,
+    parse_timestamp,
+    task_state,
+    up_status,
+)
 from provisioner.spec import TenantSpecInput, build_spec
 
 
@@ -101,3 +109,92 @@ def test_task_states_map_onto_container_states() -> None:
     assert task_state(1, task("starting"), 2) == "restarting"
     assert task_state(1, task("failed", "shutdown"), 5) == "exited"
     assert task_state(1, None, 0) == "created"
+
+
+def _task(index: int, state: str, exit_code: int, desired: str = "shutdown") -> dict[str, Any]:
+    return {
+        "ID": f"t{index}",
+        "ServiceID": "svc",
+        "Version": {"Index": index},
+        "DesiredState": desired,
+        "Status": {
+            "State": state,
+            "Timestamp": "2026-12-06T09:00:00.123456789Z",
+            "ContainerStatus": {"ContainerID": f"c{index}", "ExitCode": exit_code},
+        },
+    }
+
+
+def test_task_uptime_reads_like_dockers_status_line() -> None:
+    # The reconciler reads uptime from `docker ps`'s status line: a task's reads the same.
+    assert up_status(0.2) == "Up Less than a second"
+    assert up_status(1.5) == "Up 1 second" and up_status(42.9) == "Up 42 seconds"
+    assert up_status(90) == "Up About a minute" and up_status(600) == "Up 10 minutes"
+    assert parse_timestamp("2026-12-06T09:00:00.123456789Z") == pytest.approx(1796547600.123457)
+    assert parse_timestamp("2026-12-06T10:00:00+01:00") == 1796547600.0
+    assert parse_timestamp("0001-01-01T00:00:00Z") is None and parse_timestamp("") is None
+
+
+def test_a_running_service_reports_its_failed_tasks_as_restarts() -> None:
+    svc = {
+        "ID": "svc",
+        "Spec": {
+            "Name": "berth-acme",
+            "Mode": {"Replicated": {"Replicas": 1}},
+            "TaskTemplate": {"ContainerSpec": {"Labels": {"berth.tenant": "acme"}}},
+        },
+    }
+    tasks = [_task(5, "failed", 137), _task(9, "failed", 3), _task(12, "running", 0, "running")]
+    assert last_failed(tasks) == tasks[1]
+    info = _backend()._info(svc, tasks, {})
+    assert info.state == "running" and info.restart_count == 2
+    assert info.exit_code == 3  # how the last failed task ended
+    assert (info.status or "").startswith("Up ")
+    assert last_failed([tasks[2]]) is None
+
+
+def test_service_logs_are_cut_to_the_window_and_unstamped() -> None:
+    # What the engine answers for /services/{id}/logs?timestamps=true.
+    stamped = (
+        "2026-12-06T09:00:00.500000000Z before\n"
+        "2026-12-06T09:00:01.000000000Z first: key=x\n"
+        "2026-12-06T09:00:01.999000000Z second\n"
+        "2026-12-06T09:00:02.000000000Z later\n"
+    )
+    t0 = parse_timestamp("2026-12-06T09:00:01Z")
+    assert t0 is not None
+    assert lines_between(stamped, t0, t0 + 1) == "first: key=x\nsecond\n"
+    assert lines_between(stamped, t0 + 1, t0 + 2) == "later\n"
+    assert lines_between("", t0, t0 + 1) == ""
+
+
+def test_inspect_reports_an_oom_killed_task_from_its_kept_container(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    svc = {
+        "ID": "svc",
+        "Spec": {
+            "Name": "berth-acme",
+            "Mode": {"Replicated": {"Replicas": 1}},
+            "TaskTemplate": {"ContainerSpec": {"Labels": {}}},
+        },
+    }
+    tasks = [_task(5, "failed", 137), _task(12, "running", 0, "running")]
+    b = _backend()
+    inspected: list[str] = []
+
+    def container(cid: str) -> dict[str, Any]:
+        inspected.append(cid)
+        return {"State": {"OOMKilled": cid == "c5"}}
+
+    monkeypatch.setattr(b.api, "inspect_service", lambda _id: svc)
+    monkeypatch.setattr(b.api, "tasks", lambda filters: tasks)
+    monkeypatch.setattr(b.api, "inspect_container", container)
+    monkeypatch.setattr(b, "_gateway_ips", dict)
+    info = b.inspect("svc")
+    assert info is not None and info.oom_killed and info.restart_count == 1
+    assert info.exit_code == 137 and inspected == ["c5"]  # the failed task's container
+    # A service that never failed costs no container inspect.
+    monkeypatch.setattr(b.api, "tasks", lambda filters: tasks[1:])
+    info = b.inspect("svc")
+    assert info is not None and not info.oom_killed and inspected == ["c5"]

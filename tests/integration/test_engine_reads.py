@@ -1,16 +1,21 @@
-"""Tenant usage read from the host's cgroup and /proc files agrees with the engine's
-stats call, and costs no engine call."""
+"""Cheap reads of the engine's state: tenant usage from the host's cgroup and /proc
+files (agrees with the engine's stats call, costs no engine call), and the reconciler's
+bounded read of recent start events."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import docker
 import httpx
 import pytest
 
+from provisioner.context import build_context
+from provisioner.restart_scan import recent_starts
 from provisioner.runtime.cgroups import CgroupReader
 from provisioner.runtime.docker import DockerBackend
 from provisioner.usage import measure
@@ -78,3 +83,27 @@ def test_stats_source_engine_asks_the_engine(busy: Any, stack: Stack) -> None:
     before = engine.api.calls["GET"]
     assert _cpu(engine.stats(busy.id)) > 0
     assert engine.api.calls["GET"] == before + 1
+
+
+async def test_the_sweep_reads_the_engines_start_events_with_their_time(
+    stack: Stack, dock: docker.DockerClient, slug: str
+) -> None:
+    """The events window the reconciler reads (one call) names a container started in it,
+    with the engine's own start time: that is what catches a restart within a second of
+    Berth marking the tenant running, which the list's status line cannot."""
+    ctx = build_context(stack.settings)
+    c = dock.containers.run(
+        "berth-sample:1",
+        name=f"berth-probe-{slug}",
+        detach=True,
+        labels={"berth.managed": "true", "berth.instance": stack.instance},
+    )
+    try:
+        c.reload()
+        started = datetime.fromisoformat(c.attrs["State"]["StartedAt"][:26] + "+00:00")
+        starts = await recent_starts(ctx, time.time())
+    finally:
+        c.remove(force=True)
+        await ctx.engine.dispose()
+    # The event is stamped as the start completes: milliseconds after StartedAt.
+    assert 0 <= starts[c.id] - started.timestamp() < 0.5
