@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-
 import httpx
 
+from tests.fixtures.plans import make_plan
 from tests.fixtures.stack import BerthProcess
 from tests.sse import sse_messages
 
@@ -13,20 +12,7 @@ from tests.sse import sse_messages
 async def test_a_deploy_selecting_no_tenant_streams_to_its_end(
     client: httpx.AsyncClient, live_worker: BerthProcess
 ) -> None:
-    plan = "p" + uuid.uuid4().hex[:8]
-    r = await client.post(
-        "/plans",
-        json={
-            "name": plan,
-            "cpu": 0.5,
-            "memory_mb": 64,
-            "pids": 64,
-            "max_cpu": 1.0,
-            "max_memory_mb": 128,
-            "max_pids": 128,
-        },
-    )
-    assert r.status_code == 201, r.text
+    plan = await make_plan(client)
     r = await client.post("/blueprints/2/deploy", json={"selector": {"plan": plan}})
     assert r.status_code == 202, r.text
     rollout_id = r.json()["id"]

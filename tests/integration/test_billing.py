@@ -21,8 +21,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.conftest import wait_state
 from tests.fixtures.backends import BOTH
+from tests.fixtures.plans import PLAN_LIMITS, make_plan
 from tests.fixtures.stack import BerthProcess, Stack
-from tests.integration.test_idle import freeze_or_stop, make_plan, signup
+from tests.integration.test_idle import freeze_or_stop, signup
 
 pytestmark = pytest.mark.docker
 
@@ -231,15 +232,7 @@ async def test_export_refuses_bad_input(
 
 async def test_plans_api_validates(client: httpx.AsyncClient) -> None:
     name = "p" + uuid.uuid4().hex[:8]
-    base = {
-        "name": name,
-        "cpu": 0.5,
-        "memory_mb": 64,
-        "pids": 64,
-        "max_cpu": 1.0,
-        "max_memory_mb": 128,
-        "max_pids": 128,
-    }
+    base = {"name": name, **PLAN_LIMITS}
     for bad, field in (
         ({"pause_mode": "sleep"}, "pause_mode"),
         ({"price_active_cents": -1}, "price_active_cents"),

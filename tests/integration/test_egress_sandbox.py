@@ -26,6 +26,7 @@ from controlplane.models import Blueprint, Plan
 from provisioner.runtime.base import RuntimeBackendError
 from provisioner.runtime.docker import DockerBackend
 from tests.conftest import wait_state
+from tests.fixtures.plans import PLAN_LIMITS
 from tests.fixtures.probes import BLOCKED, http_server, tcp_probe
 from tests.fixtures.stack import BerthProcess, Stack
 from tests.fixtures.tenants import deleted, tenant_container
@@ -33,14 +34,6 @@ from tests.fixtures.tenants import deleted, tenant_container
 pytestmark = pytest.mark.docker
 
 SAMPLE = "berth-sample:1"
-PLAN_LIMITS = {
-    "cpu": 0.5,
-    "memory_mb": 64,
-    "pids": 64,
-    "max_cpu": 1.0,
-    "max_memory_mb": 128,
-    "max_pids": 128,
-}
 
 
 def _host_address() -> str:

@@ -15,32 +15,17 @@ from typing import Any
 import docker
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from tests.conftest import wait_state, wait_until
 from tests.fixtures.backends import BOTH, is_swarm, tenant_address, tenant_stopped
+from tests.fixtures.plans import existing_freeze_plan, make_plan
 from tests.fixtures.stack import BerthProcess, Stack
 from tests.fixtures.tenants import tenant_container
 
 pytestmark = pytest.mark.docker
 
 DOMAIN = "test.localhost"
-
-
-async def make_plan(client: httpx.AsyncClient, **policy: Any) -> str:
-    name = "p" + uuid.uuid4().hex[:8]
-    body = {
-        "name": name,
-        "cpu": 0.5,
-        "memory_mb": 64,
-        "pids": 64,
-        "max_cpu": 1.0,
-        "max_memory_mb": 128,
-        "max_pids": 128,
-        **policy,
-    }
-    r = await client.post("/plans", json=body)
-    assert r.status_code == 201, r.text
-    return name
 
 
 async def signup(client: httpx.AsyncClient, slug: str, plan: str) -> None:
@@ -104,6 +89,7 @@ async def health_of(dock: docker.DockerClient, stack: Stack, c: Any) -> int:
 async def test_idle_tenant_pauses_busy_ones_do_not(
     client: httpx.AsyncClient,
     anon: httpx.AsyncClient,
+    app: FastAPI,
     live_worker: BerthProcess,
     beat: BerthProcess,
     stack: Stack,
@@ -117,7 +103,7 @@ async def test_idle_tenant_pauses_busy_ones_do_not(
         await signup(client, slug, plan)
     if is_swarm(stack):
         # Swarm cannot freeze: the sweep leaves a quiet tenant of a freeze plan running.
-        frozen_plan = await make_plan(client, idle_after=idle_after, pause_mode="freeze")
+        frozen_plan = await existing_freeze_plan(app, idle_after=idle_after)
         busy.append(f"frz{uuid.uuid4().hex[:8]}")
         await signup(client, busy[-1], frozen_plan)
     for slug in (quiet, *busy):
