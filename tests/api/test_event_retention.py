@@ -28,6 +28,7 @@ from controlplane.metrics.repository import (
     KindTotals,
     MetricsRepository,
     bound_key,
+    rolled_bucket,
 )
 from controlplane.models import Tenant, TenantEvent, TenantEventRollup
 from controlplane.settings import Settings
@@ -312,3 +313,18 @@ def test_beat_runs_the_prune_hourly(stack: Stack) -> None:
         "schedule": 3600.0,
         "options": {"expires": 3600.0},
     }
+
+
+def test_a_bound_added_after_a_prune_keeps_the_histogram_cumulative() -> None:
+    """Pruned events have no count for a bound added later: they count at the next
+    lower bound (never more than at a higher one, never less than at a lower one)."""
+    buckets = {"0.5": 2, "1.0": 5, "120.0": 9}
+    assert [rolled_bucket(buckets, b) for b in (0.25, 0.5, 0.75, 1.0, 60.0, 120.0, 300.0)] == [
+        0,
+        2,
+        2,
+        5,
+        5,
+        9,
+        9,
+    ]
