@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     # gets them read-only under /host, as node-exporter does).
     host_root: Path = Path("/")
     dashboard_session_ttl: int = Field(default=8 * 3600, gt=0)  # seconds
+    # tenant_events older than this are pruned (their counts kept in a rollup); 0 keeps all.
+    event_retention_days: int = Field(default=30, ge=0)
     # Runtime security: controlplane/tenant_runtime, provisioner/leakscan.py.
     runtime_url: str = ""  # injected as BERTH_RUNTIME_URL when set: where tenants call back
     leak_scan_interval: float = Field(default=60.0, gt=0)  # seconds between log scans

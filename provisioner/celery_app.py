@@ -7,6 +7,10 @@ from celery import Celery, signals
 from controlplane.logging import configure_logging
 from controlplane.settings import Settings, get_settings
 
+# Seconds between prunes of tenant_events: retention is counted in days, so hourly
+# keeps the table within an hour of its bound, and an idle run costs one query.
+EVENT_PRUNE_INTERVAL = 3600.0
+
 
 def broker_url(redis_url: str) -> str:
     """Celery's spelling of a Redis URL: unix:///p becomes redis+socket:///p."""
@@ -61,6 +65,11 @@ def make_celery(settings: Settings) -> Celery:
                 "task": "berth.leak_scan",
                 "schedule": settings.leak_scan_interval,
                 "options": {"expires": settings.leak_scan_interval},
+            },
+            "prune-events": {
+                "task": "berth.prune_events",
+                "schedule": EVENT_PRUNE_INTERVAL,
+                "options": {"expires": EVENT_PRUNE_INTERVAL},
             },
         },
     )

@@ -13,6 +13,7 @@ from provisioner.idle import IdleResult, idle_sweep
 from provisioner.leakscan import LeakScanResult, leak_scan
 from provisioner.provisioning import Outcome, converge
 from provisioner.reconcile import SweepResult, reconcile
+from provisioner.retention import PruneResult, prune_events
 from provisioner.rollouts import drive
 from provisioner.usage import sample_usage
 
@@ -76,6 +77,14 @@ def sample_usage_task() -> int:
 def leak_scan_task() -> dict[str, object]:
     """Scan running tenant containers' new log lines for their own secrets' values."""
     result: LeakScanResult = context.run(leak_scan)
+    return result.as_dict()
+
+
+@app.task(name="berth.prune_events")
+def prune_events_task() -> dict[str, object]:
+    """Fold tenant_events older than BERTH_EVENT_RETENTION_DAYS into the rollup and
+    delete them."""
+    result: PruneResult = context.run(prune_events)
     return result.as_dict()
 
 

@@ -5,16 +5,69 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from controlplane.metrics.repository import BOUNDS, COUNTED_KINDS, bound_key
 from controlplane.models import TenantEvent
 
 # A late SSE client first gets this many of the tenant's most recent events.
 HISTORY = 50
+
+
+def _fold_sql() -> str:
+    """Delete one batch of old events and add the counted ones to tenant_event_rollup,
+    in one statement (so one transaction: a crash neither loses nor double-counts).
+
+    The batch is locked with SKIP LOCKED, and only the rows this statement actually
+    deleted (its RETURNING) are folded: two prunes at once take disjoint batches, and
+    a row some other transaction deleted first is never counted here. The rollup row
+    is an upsert that adds to what is there; ON CONFLICT serialises concurrent folds
+    of the same kind on that row."""
+    buckets = ", ".join(
+        f"'{bound_key(b)}', count(*) FILTER "
+        f"(WHERE duration_seconds <= CAST(:b{i} AS double precision))"
+        for i, b in enumerate(BOUNDS)
+    )
+    return f"""
+WITH doomed AS (
+    DELETE FROM tenant_events
+     WHERE id IN (SELECT id FROM tenant_events WHERE at < :cutoff
+                   LIMIT :limit FOR UPDATE SKIP LOCKED)
+    RETURNING kind, duration_seconds
+), folded AS (
+    INSERT INTO tenant_event_rollup AS r (kind, count, timed, duration_sum, buckets)
+    SELECT kind, count(*), count(duration_seconds),
+           COALESCE(sum(CAST(duration_seconds AS numeric)), 0),
+           jsonb_build_object({buckets})
+      FROM doomed WHERE kind = ANY(:kinds) GROUP BY kind
+    ON CONFLICT (kind) DO UPDATE SET
+        count = r.count + excluded.count,
+        timed = r.timed + excluded.timed,
+        duration_sum = r.duration_sum + excluded.duration_sum,
+        buckets = (SELECT jsonb_object_agg(
+                       k, COALESCE((r.buckets ->> k)::bigint, 0)
+                          + COALESCE((excluded.buckets ->> k)::bigint, 0))
+                     FROM jsonb_object_keys(r.buckets || excluded.buckets) AS k)
+    RETURNING kind
+)
+SELECT (SELECT count(*) FROM doomed),
+       (SELECT count(*) FROM doomed WHERE kind = ANY(:kinds)),
+       (SELECT count(*) FROM folded)
+"""
+
+
+FOLD = text(_fold_sql())
+
+
+@dataclass(frozen=True)
+class PrunedBatch:
+    deleted: int  # events removed from tenant_events
+    folded: int  # of those, events of counted kinds added to the rollup
 
 
 class EventRepository:
@@ -92,3 +145,12 @@ class EventRepository:
         await self.session.execute(
             text("SELECT set_config('berth.wake_started', :at, true)"), {"at": repr(started)}
         )
+
+    async def prune_batch(self, cutoff: datetime, *, limit: int) -> PrunedBatch:
+        """Delete up to `limit` events older than `cutoff` (every kind), folding the
+        counted kinds into tenant_event_rollup first; the caller commits. Rows another
+        prune holds are skipped, so a batch smaller than `limit` may leave some."""
+        params: dict[str, Any] = {"cutoff": cutoff, "limit": limit, "kinds": list(COUNTED_KINDS)}
+        params |= {f"b{i}": b for i, b in enumerate(BOUNDS)}
+        deleted, folded, _ = (await self.session.execute(FOLD, params)).one()
+        return PrunedBatch(deleted=int(deleted), folded=int(folded))

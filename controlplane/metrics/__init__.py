@@ -57,6 +57,8 @@ Families (all gauges unless noted):
 Cardinality: the `tenant` label makes the six per-tenant families one series each
 per live (or running, for measured use) tenant (label value = slug); a deleted
 tenant's series disappear with it. Every other family has a handful of series.
-The incident and lifecycle aggregates scan tables that only grow; at millions of
-rows they become the slow part of a scrape.
+The incident aggregate scans a table that only grows. The lifecycle one scans
+tenant_events, which is pruned past BERTH_EVENT_RETENTION_DAYS (provisioner/retention.py),
+and adds tenant_event_rollup, the totals of the pruned events, so a prune changes no
+counter or histogram.
 """

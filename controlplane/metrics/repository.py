@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import Numeric, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from controlplane.models import Incident, Rollout, RolloutTarget, Tenant, TenantEvent, TenantUsage
+from controlplane.models import (
+    Incident,
+    Rollout,
+    RolloutTarget,
+    Tenant,
+    TenantEvent,
+    TenantEventRollup,
+    TenantUsage,
+)
 
 # Histogram bucket upper bounds (seconds). Provisioning means pulling nothing (images
 # are local) but starting and health-checking a container; a frozen tenant wakes in
@@ -17,6 +26,24 @@ PROVISION_BUCKETS = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
 WAKE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 # The lifecycle event kinds the metrics count (see migration 0007 for all kinds).
 COUNTED_KINDS = ("routed", "provision_failed", "paused", "woken", "wake_requested")
+# Every bound either histogram uses: what the aggregate and the rollup count per kind.
+BOUNDS = tuple(sorted(set(PROVISION_BUCKETS) | set(WAKE_BUCKETS)))
+
+
+def bound_key(bound: float) -> str:
+    """A bound as tenant_event_rollup.buckets spells it ("0.005", "120.0")."""
+    return repr(float(bound))
+
+
+def rolled_bucket(buckets: dict[str, int], bound: float) -> int:
+    """Pruned events that took at most `bound` seconds. A bound added after they were
+    pruned has no count of its own: they count at the next lower bound, which keeps
+    the histogram cumulative (an undercount, never one that goes down)."""
+    key = bound_key(bound)
+    if key in buckets:
+        return int(buckets[key])
+    below = [float(k) for k in buckets if float(k) < bound]
+    return int(buckets[bound_key(max(below))]) if below else 0
 
 
 @dataclass(frozen=True)
@@ -164,32 +191,53 @@ class MetricsRepository:
         ]
 
     async def lifecycle_totals(self) -> list[KindTotals]:
-        """Counts, duration sums and histogram buckets of the counted event kinds, in
-        one aggregate over tenant_events (deleted tenants' events included)."""
-        bounds = sorted(set(PROVISION_BUCKETS) | set(WAKE_BUCKETS))
+        """Counts, duration sums and histogram buckets of the counted event kinds: one
+        aggregate over tenant_events (deleted tenants' events included) plus the
+        totals of pruned events (tenant_event_rollup), so a prune changes nothing.
+
+        Durations are summed as NUMERIC, exactly, on both sides: live + rollup is then
+        the same number however the events are split between them (a float sum
+        depends on the order of its additions)."""
         dur = TenantEvent.duration_seconds
         stmt = (
             select(
                 TenantEvent.kind,
                 func.count(),
                 func.count(dur),
-                func.coalesce(func.sum(dur), 0.0),
-                *(func.count().filter(dur <= b) for b in bounds),
+                func.coalesce(func.sum(cast(dur, Numeric)), 0),
+                *(func.count().filter(dur <= b) for b in BOUNDS),
             )
             .where(TenantEvent.kind.in_(COUNTED_KINDS))
             .group_by(TenantEvent.kind)
         )
-        rows = (await self.session.execute(stmt)).all()
-        return [
-            KindTotals(
-                kind=row[0],
-                count=int(row[1]),
-                timed=int(row[2]),
-                duration_sum=float(row[3] or 0.0),
-                buckets={b: int(n) for b, n in zip(bounds, row[4:], strict=True)},
+        live = {row[0]: row for row in (await self.session.execute(stmt)).all()}
+        rolled = {
+            r.kind: r
+            for r in (
+                await self.session.execute(
+                    select(TenantEventRollup).where(TenantEventRollup.kind.in_(COUNTED_KINDS))
+                )
+            ).scalars()
+        }
+        totals = []
+        for kind in sorted(live.keys() | rolled.keys()):
+            row, r = live.get(kind), rolled.get(kind)
+            totals.append(
+                KindTotals(
+                    kind=kind,
+                    count=(int(row[1]) if row else 0) + (r.count if r else 0),
+                    timed=(int(row[2]) if row else 0) + (r.timed if r else 0),
+                    duration_sum=float(
+                        Decimal(row[3] if row else 0) + Decimal(r.duration_sum if r else 0)
+                    ),
+                    buckets={
+                        b: (int(row[4 + i]) if row else 0)
+                        + (rolled_bucket(r.buckets, b) if r else 0)
+                        for i, b in enumerate(BOUNDS)
+                    },
+                )
             )
-            for row in rows
-        ]
+        return totals
 
     async def latest_rollout(self) -> RolloutProgress | None:
         rollout = (

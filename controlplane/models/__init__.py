@@ -4,7 +4,7 @@ from controlplane.models.api_key import ApiKey
 from controlplane.models.audit import AuditEvent
 from controlplane.models.base import Base
 from controlplane.models.blueprint import Blueprint
-from controlplane.models.event import TenantEvent, TenantUsage
+from controlplane.models.event import TenantEvent, TenantEventRollup, TenantUsage
 from controlplane.models.incident import Incident
 from controlplane.models.plan import Plan
 from controlplane.models.rollout import Rollout, RolloutTarget
@@ -26,6 +26,7 @@ __all__ = [
     "RuntimeToken",
     "Tenant",
     "TenantEvent",
+    "TenantEventRollup",
     "TenantSecret",
     "TenantUsage",
     "UsageEntry",

@@ -2,9 +2,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Float, ForeignKey, Identity, Index, String, text
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Identity,
+    Index,
+    Numeric,
+    String,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -38,6 +49,23 @@ class TenantEvent(Base):
     duration_seconds: Mapped[float | None] = mapped_column(Float)
     at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=text("clock_timestamp()"), nullable=False
+    )
+
+
+class TenantEventRollup(Base):
+    """The totals of pruned events of one counted kind (migration 0008): what the
+    metrics add to the live aggregate so counters never go down when rows are pruned."""
+
+    __tablename__ = "tenant_event_rollup"
+
+    kind: Mapped[str] = mapped_column(String(24), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
+    timed: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
+    # Exact, so live + rollup is the same sum however the events are split.
+    duration_sum: Mapped[Decimal] = mapped_column(Numeric, nullable=False, server_default=text("0"))
+    # Histogram bound (repr of the float) -> pruned events that took at most that long.
+    buckets: Mapped[dict[str, int]] = mapped_column(
+        JSONB, nullable=False, server_default=text("'{}'::jsonb")
     )
 
 
