@@ -206,7 +206,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         client = docker.from_env()
         lines = []
         for c in client.containers.list(
-            all=True, filters={"label": f"berth.instance={stack.instance}"}
+            all=True, filters={"label": f"berth.instance={stack.instance}"}, ignore_removed=True
         ):
             state = c.attrs.get("State", {})
             lines.append(

@@ -23,7 +23,7 @@ from provisioner.context import build_context
 from provisioner.reconcile import reconcile
 from provisioner.runtime.docker import DockerBackend
 from tests.conftest import wait_state, wait_until
-from tests.fixtures.backends import BOTH, is_swarm, restarts
+from tests.fixtures.backends import BOTH, is_swarm, restarts, sweep_that_ran
 from tests.fixtures.stack import BerthProcess, Stack
 from tests.fixtures.tenants import tenant_containers
 
@@ -188,11 +188,9 @@ async def test_second_sweep_on_an_unchanged_world_makes_no_mutating_call(
     backend = ctx.backend
     assert isinstance(backend, DockerBackend)
     try:
-        first: list[str] = []
-        await reconcile(ctx, enqueue=lambda tid, _d: first.append(tid))
+        await sweep_that_ran(ctx)
         before = dict(backend.api.calls)
-        second: list[str] = []
-        result = await reconcile(ctx, enqueue=lambda tid, _d: second.append(tid))
+        result = await sweep_that_ran(ctx)
         after = dict(backend.api.calls)
     finally:
         await ctx.engine.dispose()
