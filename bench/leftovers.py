@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -67,3 +67,37 @@ def _ignore_missing(call: Callable[..., Any], *args: Any, **kwargs: Any) -> None
         # Berth's worker may be removing the same container: that removal finishes it.
         if exc.status_code != 409 or "already in progress" not in str(exc):
             raise
+
+
+def sweep(instances: Iterable[str]) -> tuple[list[str], list[str]]:
+    """The harness's safety net: remove everything still labelled with one of
+    `instances` (containers and volumes in parallel, then networks).
+
+    Returns (what was removed, networks the engine refuses to remove). A refused
+    network is one with no container attached that Docker still counts endpoints on
+    (moby/moby#42119): only a dockerd restart clears it, so it is reported, not raised.
+    """
+    removed: list[str] = []
+    stuck: list[str] = []
+    for instance in instances:
+        left = leftovers(instance)
+        if not left:
+            continue
+        removed += [f"{x} ({instance})" for x in left if not x.startswith("network ")]
+        remove_all(instance)
+        api = docker.APIClient(version="auto", timeout=60, **docker.utils.kwargs_from_env())
+        try:
+            for net in api.networks(filters={"label": [f"berth.instance={instance}"]}):
+                try:
+                    api.remove_network(net["Id"])
+                    removed.append(f"network {net['Name']} ({instance})")
+                except NotFound:
+                    pass
+                except APIError as exc:
+                    attached = api.inspect_network(net["Id"]).get("Containers")
+                    if "active endpoints" not in str(exc) or attached:
+                        raise
+                    stuck.append(str(net["Name"]))
+        finally:
+            api.close()
+    return removed, stuck

@@ -8,6 +8,7 @@ Everything is torn down on exit, including on failure and KeyboardInterrupt:
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -29,6 +30,21 @@ from tests.fixtures.stack import ADMIN_TOKEN, ROOT, Stack, start_stack, stop_sta
 
 # The events stream is idle between provisions; a read timeout would end it.
 EVENTS_READ_TIMEOUT = 24 * 3600
+
+# Where a failed stack's logs are copied before its data dir is removed.
+LOG_DIR = Path(os.environ.get("BERTH_BENCH_LOG_DIR", "/tmp/berth-bench-logs"))
+
+# Every berth.instance label this process made Docker objects under (stacks and raw
+# baselines): `python -m bench` removes whatever is still labelled with one of them
+# after each benchmark, whatever happened, and touches nothing else.
+INSTANCES: list[str] = []
+
+
+def track(instance: str) -> str:
+    """Record an instance label for the harness's clean-up; returns it."""
+    if instance not in INSTANCES:
+        INSTANCES.append(instance)
+    return instance
 
 
 def free_port() -> int:
@@ -84,10 +100,30 @@ def _wait_api(proc: subprocess.Popen[bytes], url: str, log: str, timeout: float 
     raise RuntimeError(f"the API did not answer /healthz within {timeout:g}s; see {log}")
 
 
+def _keep_logs(stack: Stack) -> None:
+    """Copy the failed stack's logs (API, workers, PostgreSQL, Redis) out of its data
+    dir, which stop_stack removes, so a failure can be diagnosed afterwards."""
+    dest = LOG_DIR / stack.instance
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        for src in [*stack.base.glob("*.log"), stack.base / "pg" / "log"]:
+            if src.is_file():
+                name = "postgres.log" if src.name == "log" else src.name
+                shutil.copyfile(src, dest / name)
+        redis_log = stack.base / "redis" / "redis.log"
+        if redis_log.is_file():
+            shutil.copyfile(redis_log, dest / "redis.log")
+    except OSError as exc:
+        print(f"  could not keep the stack's logs: {exc}", flush=True)
+        return
+    print(f"  {stack.instance} failed; its logs are kept in {dest}", flush=True)
+
+
 @contextmanager
 def berth_stack(tag: str, *, workers: int = 1, concurrency: int = 8) -> Iterator[BenchStack]:
     """A running Berth (API process + `workers` Celery workers) on a fresh stack."""
     stack = start_stack(tag)
+    track(stack.instance)
     api: subprocess.Popen[bytes] | None = None
     client: httpx.Client | None = None
     try:
@@ -104,10 +140,12 @@ def berth_stack(tag: str, *, workers: int = 1, concurrency: int = 8) -> Iterator
                 start_new_session=True,
             )
         base_url = f"http://{settings.api_host}:{port}"
-        _wait_api(api, base_url, str(log_path))
+        # The workers boot (seconds of imports) while the API does: waiting for the
+        # API first made every stack start take the sum of both.
         started: list[WorkerProcess] = [
             stack.start_worker(concurrency=concurrency) for _ in range(workers)
         ]
+        _wait_api(api, base_url, str(log_path))
         client = httpx.Client(
             base_url=base_url,
             headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
@@ -123,6 +161,9 @@ def berth_stack(tag: str, *, workers: int = 1, concurrency: int = 8) -> Iterator
             api_log=str(log_path),
             api_pid=api.pid,
         )
+    except BaseException:
+        _keep_logs(stack)
+        raise
     finally:
         if client is not None:
             client.close()
