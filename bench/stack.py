@@ -117,6 +117,31 @@ def _keep_logs(stack: Stack) -> None:
         print(f"  could not keep the stack's logs: {exc}", flush=True)
         return
     print(f"  {stack.instance} failed; its logs are kept in {dest}", flush=True)
+    # If PostgreSQL went away under the benchmark, its log says how: a shutdown
+    # request names the signal (smart = SIGTERM, fast = SIGINT, immediate = SIGQUIT or
+    # an invalid lock file); a log that just stops means SIGKILL (e.g. the OOM killer).
+    log_text = (
+        (dest / "postgres.log").read_text(errors="replace")
+        if (dest / "postgres.log").exists()
+        else ""
+    )
+    if not _postgres_ready(stack.base / "pg") or "shutdown request" in log_text:
+        print("  its PostgreSQL is not running; the PostgreSQL log ends:", flush=True)
+        for line in log_text.splitlines()[-6:]:
+            print(f"    {line}", flush=True)
+
+
+def _postgres_ready(pgdata: Path) -> bool:
+    """The postmaster in pgdata's lock file is alive and says `ready` (not `stopping`)."""
+    try:
+        lines = (pgdata / "postmaster.pid").read_text().splitlines()
+        pid = int(lines[0])
+        # A SIGKILLed postmaster may linger as a zombie until reaped.
+        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+        return len(lines) > 7 and lines[7].strip() == "ready"
+    except (OSError, ValueError, IndexError):
+        return False
 
 
 @contextmanager
