@@ -53,10 +53,19 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, dict[str, object]] = {}
     outcome: dict[str, tuple[str, float]] = {}  # name -> (ok / FAILED / ..., seconds)
     stuck: set[str] = set()
+    engine_down = ""
     t_start = time.monotonic()
     try:
         for bench in selected:
             print(f"== {bench.name} ({cfg.mode}): {bench.summary}", flush=True)
+            problem = leftovers.engine_problem()
+            if problem:
+                # A wedged engine makes every Docker call wait out its timeout: each
+                # remaining benchmark would take minutes to fail the same way.
+                print(f"== {bench.name}: not run: {problem}", file=sys.stderr, flush=True)
+                outcome[bench.name] = ("SKIPPED", 0.0)
+                engine_down = problem
+                break
             started = time.monotonic()
             load_before = report.load_average()
             first_instance = len(stack.INSTANCES)
@@ -124,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
             "(no container attached; moby/moby#42119): remove them after a dockerd restart",
             file=sys.stderr,
         )
+    if engine_down:
+        print(f"bench STOPPED: {engine_down}", file=sys.stderr)
     if failed:
         kept = "" if not ran else "; the rows of the others were written"
         print(
@@ -157,6 +168,13 @@ class _Stamped(io.TextIOBase):
 
 def _sweep(what: str, instances: list[str]) -> set[str]:
     """Remove what `instances` still have on the engine; say so if there was anything."""
+    if not instances:
+        return set()
+    problem = leftovers.engine_problem()
+    if problem:
+        labels = ", ".join(f"berth.instance={i}" for i in instances)
+        print(f"== {what}: clean-up by label NOT DONE: {problem}; left for later: {labels}")
+        return set()
     try:
         removed, stuck = leftovers.sweep(instances)
     except Exception:  # noqa: BLE001 - report it; the run's other results still count

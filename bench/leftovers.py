@@ -31,6 +31,29 @@ def leftovers(instance: str) -> list[str]:
     return out
 
 
+def engine_problem(timeout: int = 20) -> str:
+    """Why the Docker engine cannot run a benchmark now, or "" if it answers.
+
+    Lists networks, not just /version: after a `docker swarm leave` racing container
+    removals, Docker 20.10 can keep answering /version and `docker ps` while every
+    network operation (so every container create or remove) hangs for good.
+    """
+    try:
+        api = docker.APIClient(version="auto", timeout=timeout, **docker.utils.kwargs_from_env())
+    except Exception as exc:  # noqa: BLE001 - any failure to connect is the answer
+        return f"the Docker engine does not answer ({exc})"
+    try:
+        api.networks(names=["bridge"])
+    except Exception as exc:  # noqa: BLE001
+        return (
+            f"the Docker engine does not list its networks within {timeout:g}s ({exc}); "
+            "if `docker network ls` hangs too, dockerd needs a restart"
+        )
+    finally:
+        api.close()
+    return ""
+
+
 def check_clean(instance: str) -> None:
     left = leftovers(instance)
     if left:
