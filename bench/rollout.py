@@ -55,7 +55,7 @@ from provisioner.runtime.docker import DockerBackend
 from provisioner.spec import TenantSpecInput, build_spec, container_names
 
 NAME = "rollout"
-QUICK_FLEET = 30
+QUICK_FLEET = 20
 FULL_FLEET = 100
 QUICK_SUBSET = 10  # quick mode's max_parallel=1 vs C comparison
 PARALLEL = 10
