@@ -7,11 +7,13 @@ Everything is torn down on exit, including on failure and KeyboardInterrupt:
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections import defaultdict
@@ -26,7 +28,14 @@ import docker.utils
 import httpx
 
 from controlplane.supervisor import process_commands
-from tests.fixtures.stack import ADMIN_TOKEN, ROOT, Stack, start_stack, stop_stack
+from tests.fixtures.stack import (
+    ADMIN_TOKEN,
+    ROOT,
+    Stack,
+    make_template,
+    start_stack,
+    stop_stack,
+)
 
 # The events stream is idle between provisions; a read timeout would end it.
 EVENTS_READ_TIMEOUT = 24 * 3600
@@ -100,6 +109,19 @@ def _wait_api(proc: subprocess.Popen[bytes], url: str, log: str, timeout: float 
     raise RuntimeError(f"the API did not answer /healthz within {timeout:g}s; see {log}")
 
 
+_TEMPLATE: list[Path] = []
+
+
+def _template() -> Path:
+    """This process's PostgreSQL template (made once, removed at exit): every stack
+    after the first starts from a copy instead of initdb + migrations."""
+    if not _TEMPLATE:
+        base = Path(tempfile.mkdtemp(prefix="btpgtpl-", dir="/tmp"))
+        atexit.register(shutil.rmtree, base, ignore_errors=True)
+        _TEMPLATE.append(make_template(base))
+    return _TEMPLATE[0]
+
+
 def _keep_logs(stack: Stack) -> None:
     """Copy the failed stack's logs (API, workers, PostgreSQL, Redis) out of its data
     dir, which stop_stack removes, so a failure can be diagnosed afterwards."""
@@ -147,7 +169,7 @@ def _postgres_ready(pgdata: Path) -> bool:
 @contextmanager
 def berth_stack(tag: str, *, workers: int = 1, concurrency: int = 8) -> Iterator[BenchStack]:
     """A running Berth (API process + `workers` Celery workers) on a fresh stack."""
-    stack = start_stack(tag)
+    stack = start_stack(tag, template=_template())
     track(stack.instance)
     api: subprocess.Popen[bytes] | None = None
     client: httpx.Client | None = None
