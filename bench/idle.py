@@ -15,7 +15,7 @@ a fresh stack.
 3. Wake from stop: the same with a stop plan. Raw: `docker start`, inspect for the
    address, poll /health at Berth's poll interval until 200.
    The Berth and raw sides alternate, several rounds each.
-4. Idle sweep at N live tenants (quick 30, full 100), every one idle past its plan's
+4. Idle sweep at N live tenants (quick 20, full 100), every one idle past its plan's
    idle_after, so every one is sampled: the sweep function the Celery task runs,
    called in-process with a counting Docker client. Baseline: the same one-shot stats
    calls, with the same concurrency, straight to the engine.
@@ -50,7 +50,7 @@ LATENCY_REQUESTS = 2000
 THROUGHPUT_SECONDS = 5.0
 CONCURRENCY = 16
 QUICK_WAKES, FULL_WAKES = 5, 12
-QUICK_FLEET, FULL_FLEET = 30, 100
+QUICK_FLEET, FULL_FLEET = 20, 100
 DOMAIN = "test.localhost"
 
 

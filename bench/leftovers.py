@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -29,6 +29,29 @@ def leftovers(instance: str) -> list[str]:
     finally:
         api.close()
     return out
+
+
+def engine_problem(timeout: int = 20) -> str:
+    """Why the Docker engine cannot run a benchmark now, or "" if it answers.
+
+    Lists networks, not just /version: after a `docker swarm leave` racing container
+    removals, Docker 20.10 can keep answering /version and `docker ps` while every
+    network operation (so every container create or remove) hangs for good.
+    """
+    try:
+        api = docker.APIClient(version="auto", timeout=timeout, **docker.utils.kwargs_from_env())
+    except Exception as exc:  # noqa: BLE001 - any failure to connect is the answer
+        return f"the Docker engine does not answer ({exc})"
+    try:
+        api.networks(names=["bridge"])
+    except Exception as exc:  # noqa: BLE001
+        return (
+            f"the Docker engine does not list its networks within {timeout:g}s ({exc}); "
+            "if `docker network ls` hangs too, dockerd needs a restart"
+        )
+    finally:
+        api.close()
+    return ""
 
 
 def check_clean(instance: str) -> None:
@@ -67,3 +90,37 @@ def _ignore_missing(call: Callable[..., Any], *args: Any, **kwargs: Any) -> None
         # Berth's worker may be removing the same container: that removal finishes it.
         if exc.status_code != 409 or "already in progress" not in str(exc):
             raise
+
+
+def sweep(instances: Iterable[str]) -> tuple[list[str], list[str]]:
+    """The harness's safety net: remove everything still labelled with one of
+    `instances` (containers and volumes in parallel, then networks).
+
+    Returns (what was removed, networks the engine refuses to remove). A refused
+    network is one with no container attached that Docker still counts endpoints on
+    (moby/moby#42119): only a dockerd restart clears it, so it is reported, not raised.
+    """
+    removed: list[str] = []
+    stuck: list[str] = []
+    for instance in instances:
+        left = leftovers(instance)
+        if not left:
+            continue
+        removed += [f"{x} ({instance})" for x in left if not x.startswith("network ")]
+        remove_all(instance)
+        api = docker.APIClient(version="auto", timeout=60, **docker.utils.kwargs_from_env())
+        try:
+            for net in api.networks(filters={"label": [f"berth.instance={instance}"]}):
+                try:
+                    api.remove_network(net["Id"])
+                    removed.append(f"network {net['Name']} ({instance})")
+                except NotFound:
+                    pass
+                except APIError as exc:
+                    attached = api.inspect_network(net["Id"]).get("Containers")
+                    if "active endpoints" not in str(exc) or attached:
+                        raise
+                    stuck.append(str(net["Name"]))
+        finally:
+            api.close()
+    return removed, stuck

@@ -16,6 +16,7 @@ from bench.harness import BENCH_DIR, Row
 RESULTS_JSON = BENCH_DIR / "results.json"
 RESULTS_MD = BENCH_DIR / "results.md"
 
+MODES = ("quick", "full")
 HEADER = "| benchmark | metric | Berth | raw baseline | ratio | target | verdict |"
 RULE = "|---|---|---:|---:|---:|---|---|"
 
@@ -85,10 +86,16 @@ def load_average() -> list[float]:
 
 
 def run_record(
-    *, mode: str, seconds: float, load_before: list[float], busy_before: float | None
+    *,
+    benchmark: str,
+    mode: str,
+    seconds: float,
+    load_before: list[float],
+    busy_before: float | None,
 ) -> dict[str, Any]:
     """When and under what load one benchmark's rows were measured."""
     return {
+        "benchmark": benchmark,
         "date": now_iso(),
         "mode": mode,
         "seconds": round(seconds),
@@ -98,18 +105,55 @@ def run_record(
     }
 
 
+def run_key(name: str, mode: str) -> str:
+    """Run records are per benchmark and per mode: a quick run keeps the full run's."""
+    return f"{name}/{mode}"
+
+
+def merge_runs(
+    previous: Mapping[str, Mapping[str, Any]],
+    fresh: Mapping[str, Mapping[str, Any]],
+    order: Sequence[str] = (),
+) -> dict[str, dict[str, Any]]:
+    """Previous run records with this run's on top, keyed by benchmark and mode.
+
+    Records written before the key carried the mode (keyed by the name alone) are
+    re-keyed from their own `mode` field.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for key, rec in [*previous.items(), *fresh.items()]:
+        record = dict(rec)
+        record.setdefault("benchmark", key.split("/", 1)[0])
+        out[run_key(str(record["benchmark"]), str(record.get("mode") or "quick"))] = record
+    return dict(sorted(out.items(), key=lambda kv: _rank(kv[1], order, "benchmark")))
+
+
+def _rank(record: Mapping[str, Any], order: Sequence[str], field: str) -> tuple[int, int]:
+    """Sort key: the registry's benchmark order, then quick before full."""
+    name = record.get(field)
+    index = order.index(name) if name in order else len(order)
+    return index, MODES.index(row_mode(record))
+
+
+def row_mode(record: Mapping[str, Any]) -> str:
+    """The mode a row or run record was measured in (rows from before: quick)."""
+    mode = str(record.get("mode") or "quick")
+    return mode if mode in MODES else "quick"
+
+
 def runs_table(runs: Mapping[str, Mapping[str, Any]]) -> str:
-    """One line per benchmark: which run its rows come from, and the host's load."""
+    """One line per benchmark and mode: which run its rows come from, and the host's load."""
     lines = [
         "| benchmark | measured (UTC) | mode | took | load avg 1/5/15 min, before → after |",
         "|---|---|---|---:|---|",
     ]
-    for name, r in runs.items():
+    for key, r in runs.items():
         before = "/".join(f"{v:g}" for v in r.get("load_average_before") or []) or "?"
         after = "/".join(f"{v:g}" for v in r.get("load_average_after") or []) or "?"
+        took = "?" if r.get("seconds") is None else f"{r['seconds']} s"
         lines.append(
-            f"| {name} | {r.get('date', '?')} | {r.get('mode', '?')} | {r.get('seconds', '?')} s "
-            f"| {before} → {after} |"
+            f"| {r.get('benchmark', key)} | {r.get('date', '?')} | {r.get('mode', '?')} "
+            f"| {took} | {before} → {after} |"
         )
     return "\n".join(lines)
 
@@ -142,9 +186,10 @@ def table(rows: Iterable[Mapping[str, Any]], *, detail: bool = True) -> str:
             continue
         ratio = r.get("ratio")
         verdict = r.get("verdict", "")
+        name = r["name"] if row_mode(r) == "quick" else f"{r['name']} (full)"
         lines.append(
             "| {name} | {metric} | {berth} | {base} | {ratio} | {target} | {verdict} |".format(
-                name=r["name"],
+                name=name,
                 metric=r["metric"],
                 berth=_num(r.get("berth"), r.get("unit", "")),
                 base=_num(r.get("baseline"), r.get("unit", "")),
@@ -157,7 +202,11 @@ def table(rows: Iterable[Mapping[str, Any]], *, detail: bool = True) -> str:
 
 
 def notes(rows: Iterable[Mapping[str, Any]]) -> str:
-    out = [f"- {r['name']} / {r['metric']}: {r['note']}" for r in rows if r.get("note")]
+    out = [
+        f"- {r['name']}{'' if row_mode(r) == 'quick' else ' (full)'} / {r['metric']}: {r['note']}"
+        for r in rows
+        if r.get("note")
+    ]
     return "\n".join(out)
 
 
@@ -170,12 +219,19 @@ def load(path: Path = RESULTS_JSON) -> dict[str, Any] | None:
 
 
 def merge_rows(
-    previous: Sequence[Mapping[str, Any]], fresh: Sequence[Row], ran: Iterable[str]
+    previous: Sequence[Mapping[str, Any]],
+    fresh: Sequence[Row],
+    ran: Iterable[str],
+    mode: str = "quick",
+    order: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """Rows of benchmarks that did not run this time are kept from the previous file."""
+    """This run's rows replace those of the same benchmark *and mode*; every other row
+    is kept (a quick run must not drop the figures of the last full run). Sorted by
+    `order` (the registry's), quick before full, each group in its measured order."""
     ran_names = set(ran)
-    kept = [dict(r) for r in previous if r.get("name") not in ran_names]
-    return kept + [r.to_json() for r in fresh]
+    kept = [dict(r) for r in previous if not (r.get("name") in ran_names and row_mode(r) == mode)]
+    rows = kept + [{**r.to_json(), "mode": mode} for r in fresh]
+    return sorted(rows, key=lambda r: _rank(r, order, "name"))
 
 
 def write(

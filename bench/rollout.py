@@ -14,8 +14,9 @@ long-poll GET /tenants/{slug}?wait_for=running. Then, all in the same run:
    Ideal: ⌈N/C⌉ × the one-tenant replace. The canary wave runs alone before the rest,
    so the rollout's own floor is (1 + ⌈(N-1)/C⌉) replaces; both ratios are reported.
 3. The speedup of max_parallel C over max_parallel 1: quick mode rolls a 10-tenant
-   subset both ways; full mode rolls the whole fleet at max_parallel 1 and compares it
-   with step 2. The max_parallel=1 run goes last, so it needs no (sequential) rollback.
+   subset at max_parallel C and the next 10 at 1; full mode rolls the whole fleet at
+   max_parallel 1 and compares it with step 2. The max_parallel=1 run goes last, so it
+   needs no (sequential) rollback.
 
 4. A raw engine baseline, after Berth's stack is gone: N containers of the same spec
    swapped blue/green with DockerBackend calls in threads (canary alone, then C at a
@@ -47,14 +48,14 @@ import httpx
 
 from bench.harness import Benchmark, Row, RunConfig, percentile
 from bench.leftovers import leftovers, remove_all
-from bench.stack import BenchStack, EngineEventStream, berth_stack, event_fields
+from bench.stack import BenchStack, EngineEventStream, berth_stack, event_fields, track
 from controlplane.settings import Settings
 from provisioner.runtime.base import ContainerInfo
 from provisioner.runtime.docker import DockerBackend
 from provisioner.spec import TenantSpecInput, build_spec, container_names
 
 NAME = "rollout"
-QUICK_FLEET = 30
+QUICK_FLEET = 20
 FULL_FLEET = 100
 QUICK_SUBSET = 10  # quick mode's max_parallel=1 vs C comparison
 PARALLEL = 10
@@ -289,7 +290,7 @@ class RawFleet:
         self.settings = settings
         self.blueprints = blueprints
         self.pids = pids
-        self.instance = f"bt-{uuid.uuid4().hex[:6]}-brolraw"
+        self.instance = track(f"bt-{uuid.uuid4().hex[:6]}-brolraw")
         self.network = f"berth-{self.instance}"
         self.backend = DockerBackend(network=self.network)
         self.http = httpx.Client(timeout=1.0, trust_env=False)
@@ -484,12 +485,14 @@ def _measure(bs: BenchStack, n: int, full: bool, events: EventLog, log: Log) -> 
     if full:
         m.subset, m.fast = n, m.big
     else:
-        m.subset = min(QUICK_SUBSET, n)
+        m.subset = min(QUICK_SUBSET, n // 2)
         m.fast = deploy(client, slugs[: m.subset], PARALLEL)
         log(f"  {m.subset} tenants at max_parallel {PARALLEL}: {m.fast.api_seconds:.1f}s")
-        roll_back(client, m.fast)
-    # Last: a max_parallel=1 rollout's rollback would be just as sequential.
-    m.slow = deploy(client, slugs[: m.subset], 1)
+    # Last: a max_parallel=1 rollout's rollback would be just as sequential. Quick mode
+    # rolls the next `subset` tenants (still on the old version) rather than rolling
+    # the first ones back for it.
+    slow = slugs[: m.subset] if full else slugs[m.subset : 2 * m.subset]
+    m.slow = deploy(client, slow, 1)
     log(f"  {m.subset} tenants at max_parallel 1: {m.slow.api_seconds:.1f}s")
 
     m.phases = {
@@ -605,7 +608,7 @@ def rows(m: Measurement) -> list[Row]:
     which = (
         "the whole fleet both ways (max_parallel 10 run: the fleet rollout above)"
         if m.subset == n
-        else f"a {m.subset}-tenant subset of the {n}, rolled both ways"
+        else f"two {m.subset}-tenant subsets of the {n}, one each way"
     )
     out: list[Row] = [
         Row(

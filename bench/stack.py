@@ -7,10 +7,13 @@ Everything is torn down on exit, including on failure and KeyboardInterrupt:
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections import defaultdict
@@ -25,10 +28,32 @@ import docker.utils
 import httpx
 
 from controlplane.supervisor import process_commands
-from tests.fixtures.stack import ADMIN_TOKEN, ROOT, Stack, start_stack, stop_stack
+from tests.fixtures.stack import (
+    ADMIN_TOKEN,
+    ROOT,
+    Stack,
+    make_template,
+    start_stack,
+    stop_stack,
+)
 
 # The events stream is idle between provisions; a read timeout would end it.
 EVENTS_READ_TIMEOUT = 24 * 3600
+
+# Where a failed stack's logs are copied before its data dir is removed.
+LOG_DIR = Path(os.environ.get("BERTH_BENCH_LOG_DIR", "/tmp/berth-bench-logs"))
+
+# Every berth.instance label this process made Docker objects under (stacks and raw
+# baselines): `python -m bench` removes whatever is still labelled with one of them
+# after each benchmark, whatever happened, and touches nothing else.
+INSTANCES: list[str] = []
+
+
+def track(instance: str) -> str:
+    """Record an instance label for the harness's clean-up; returns it."""
+    if instance not in INSTANCES:
+        INSTANCES.append(instance)
+    return instance
 
 
 def free_port() -> int:
@@ -84,10 +109,68 @@ def _wait_api(proc: subprocess.Popen[bytes], url: str, log: str, timeout: float 
     raise RuntimeError(f"the API did not answer /healthz within {timeout:g}s; see {log}")
 
 
+_TEMPLATE: list[Path] = []
+
+
+def _template() -> Path:
+    """This process's PostgreSQL template (made once, removed at exit): every stack
+    after the first starts from a copy instead of initdb + migrations."""
+    if not _TEMPLATE:
+        base = Path(tempfile.mkdtemp(prefix="btpgtpl-", dir="/tmp"))
+        atexit.register(shutil.rmtree, base, ignore_errors=True)
+        _TEMPLATE.append(make_template(base))
+    return _TEMPLATE[0]
+
+
+def _keep_logs(stack: Stack) -> None:
+    """Copy the failed stack's logs (API, workers, PostgreSQL, Redis) out of its data
+    dir, which stop_stack removes, so a failure can be diagnosed afterwards."""
+    dest = LOG_DIR / stack.instance
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        for src in [*stack.base.glob("*.log"), stack.base / "pg" / "log"]:
+            if src.is_file():
+                name = "postgres.log" if src.name == "log" else src.name
+                shutil.copyfile(src, dest / name)
+        redis_log = stack.base / "redis" / "redis.log"
+        if redis_log.is_file():
+            shutil.copyfile(redis_log, dest / "redis.log")
+    except OSError as exc:
+        print(f"  could not keep the stack's logs: {exc}", flush=True)
+        return
+    print(f"  {stack.instance} failed; its logs are kept in {dest}", flush=True)
+    # If PostgreSQL went away under the benchmark, its log says how: a shutdown
+    # request names the signal (smart = SIGTERM, fast = SIGINT, immediate = SIGQUIT or
+    # an invalid lock file); a log that just stops means SIGKILL (e.g. the OOM killer).
+    log_text = (
+        (dest / "postgres.log").read_text(errors="replace")
+        if (dest / "postgres.log").exists()
+        else ""
+    )
+    if not _postgres_ready(stack.base / "pg") or "shutdown request" in log_text:
+        print("  its PostgreSQL is not running; the PostgreSQL log ends:", flush=True)
+        for line in log_text.splitlines()[-6:]:
+            print(f"    {line}", flush=True)
+
+
+def _postgres_ready(pgdata: Path) -> bool:
+    """The postmaster in pgdata's lock file is alive and says `ready` (not `stopping`)."""
+    try:
+        lines = (pgdata / "postmaster.pid").read_text().splitlines()
+        pid = int(lines[0])
+        # A SIGKILLed postmaster may linger as a zombie until reaped.
+        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+        return len(lines) > 7 and lines[7].strip() == "ready"
+    except (OSError, ValueError, IndexError):
+        return False
+
+
 @contextmanager
 def berth_stack(tag: str, *, workers: int = 1, concurrency: int = 8) -> Iterator[BenchStack]:
     """A running Berth (API process + `workers` Celery workers) on a fresh stack."""
-    stack = start_stack(tag)
+    stack = start_stack(tag, template=_template())
+    track(stack.instance)
     api: subprocess.Popen[bytes] | None = None
     client: httpx.Client | None = None
     try:
@@ -104,10 +187,12 @@ def berth_stack(tag: str, *, workers: int = 1, concurrency: int = 8) -> Iterator
                 start_new_session=True,
             )
         base_url = f"http://{settings.api_host}:{port}"
-        _wait_api(api, base_url, str(log_path))
+        # The workers boot (seconds of imports) while the API does: waiting for the
+        # API first made every stack start take the sum of both.
         started: list[WorkerProcess] = [
             stack.start_worker(concurrency=concurrency) for _ in range(workers)
         ]
+        _wait_api(api, base_url, str(log_path))
         client = httpx.Client(
             base_url=base_url,
             headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
@@ -123,6 +208,9 @@ def berth_stack(tag: str, *, workers: int = 1, concurrency: int = 8) -> Iterator
             api_log=str(log_path),
             api_pid=api.pid,
         )
+    except BaseException:
+        _keep_logs(stack)
+        raise
     finally:
         if client is not None:
             client.close()

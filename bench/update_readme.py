@@ -26,7 +26,9 @@ def block(doc: Mapping[str, Any]) -> str:
     load = "" if busy is None else f"; {busy:g} cores already busy before the run"
     return (
         f"Machine: {doc['machine_line']}  \n"
-        f"Date: {doc['date']} ({doc['mode']} mode, `make bench`{load})\n\n"
+        f"Date: {doc['date']} (last run: {doc['mode']} mode{load}). Rows marked (full) "
+        "come from `make bench FULL=1`, the others from `make bench`; when each was "
+        "measured: the second table.\n\n"
         f"{table(doc['rows'], detail=False)}\n\n"
         + (f"{runs_table(doc['runs'])}\n\n" if doc.get("runs") else "")
         + "Phase breakdowns and notes: bench/results.md.\n"

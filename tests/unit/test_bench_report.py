@@ -34,3 +34,26 @@ def test_min_ratio_rows_pass_at_or_above_the_target() -> None:
     fast = Row("t", "throughput", 0.9, 1.0, "tenants/s", min_ratio=0.8)
     slow = Row("t", "throughput", 0.5, 1.0, "tenants/s", min_ratio=0.8)
     assert (fast.verdict, slow.verdict, fast.target) == ("pass", "miss", "≥ 0.8×")
+
+
+def test_a_quick_run_keeps_the_full_runs_rows_and_record() -> None:
+    full = report.merge_rows([], [_row("a", "at 300", 9.0)], ["a"], "full", ["a", "b"])
+    old = [*full, {**_row("b", "m", 1.0).to_json()}]  # a row from before rows had a mode
+    fresh_rows = [_row("b", "m", 2.0), _row("a", "at 20", 1.0)]
+    rows = report.merge_rows(old, fresh_rows, ["a", "b"], "quick", ["a", "b"])
+    assert [(r["name"], r["mode"], r["metric"], r["berth"]) for r in rows] == [
+        ("a", "quick", "at 20", 1.0),
+        ("a", "full", "at 300", 9.0),
+        ("b", "quick", "m", 2.0),
+    ]
+    assert "| a (full) | at 300 | 9.0 ms |" in report.table(rows)
+
+    legacy = {"a": {"date": "d0", "mode": "full"}, "b": {"date": "d1", "mode": "quick"}}
+    fresh = {
+        report.run_key(n, "quick"): {"benchmark": n, "date": "d2", "mode": "quick"}
+        for n in ("a", "b")
+    }
+    runs = report.merge_runs(legacy, fresh, ["a", "b"])
+    assert list(runs) == ["a/quick", "a/full", "b/quick"]
+    assert runs["a/full"]["date"] == "d0" and runs["b/quick"]["date"] == "d2"
+    assert "| a | d0 | full | ? |" in report.runs_table(runs)
