@@ -21,11 +21,12 @@ import httpx
 import pytest
 
 from tests.conftest import wait_state
+from tests.fixtures.backends import BOTH, is_swarm, tenant_services
 from tests.fixtures.probes import sh
 from tests.fixtures.stack import ADMIN_TOKEN, SECRET_KEY, BerthProcess, Stack
 from tests.fixtures.tenants import deleted, tenant_container
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, BOTH]
 
 # Every process's environment, then the contents of every small regular file.
 COLLECT = r"""
@@ -67,6 +68,9 @@ async def test_no_control_plane_credential_reaches_a_tenant(
     seen_a, seen_b = await asyncio.gather(
         asyncio.to_thread(_visible, ca), asyncio.to_thread(_visible, cb)
     )
+    # On Swarm the engine also holds the service spec the task containers come from.
+    seen_a += "".join(json.dumps(svc.attrs) for svc in tenant_services(dock, stack, a))
+    seen_b += "".join(json.dumps(svc.attrs) for svc in tenant_services(dock, stack, b))
     # Controls: the collection sees the tenant's own secret and a file in /data.
     assert secret_a in seen_a and secret_b in seen_b
     assert marker in seen_a
@@ -89,7 +93,12 @@ async def test_no_control_plane_credential_reaches_a_tenant(
         for name in ("DATABASE_URL", "REDIS_URL", "ADMIN_TOKEN", "SECRET_KEY", "DOCKER_HOST"):
             assert f"BERTH_{name}=" not in seen and f"\n{name}=" not in seen, (slug, name)
         assert "docker.sock" not in seen, slug
+    # Swarm lists the tenant's /tmp tmpfs among the mounts; Docker keeps it apart.
+    tmp = [{"Destination": "/tmp", "Type": "tmpfs"}] if is_swarm(stack) else []
     for c in (ca, cb):
-        assert [m["Destination"] for m in c.attrs["Mounts"]] == ["/data"]
+        mounts = [{"Destination": m["Destination"], "Type": m["Type"]} for m in c.attrs["Mounts"]]
+        assert sorted(mounts, key=str) == sorted(
+            [{"Destination": "/data", "Type": "volume"}, *tmp], key=str
+        ), mounts
         assert c.attrs["HostConfig"]["Binds"] in (None, [])
     await deleted(client, a, b)
