@@ -14,8 +14,9 @@ is measured).
 3. One reconcile sweep, run as the beat task runs it (bench.reconcile's harness):
    engine calls by kind (must be one list call, no inspect per tenant) and wall time,
    beside the raw `docker ps`-equivalent list call.
-4. One idle sweep (the first of a pair: one one-shot stats call per tenant; the
-   second would pause them all), beside the same stats calls made directly.
+4. One idle sweep (the first of a pair: one sample per tenant, host counters where
+   visible, else a one-shot stats call; the second would pause them all), beside
+   one-shot engine stats calls for the same tenants made directly.
 5. One metrics scrape (GET /metrics), at N beside at 0 tenants.
 6. A rollout of all N to version 2 at max_parallel 10, beside the ideal canary +
    ⌈(N-1)/C⌉ × one replace, one replace measured first (deploy of one, rolled back).
@@ -50,6 +51,7 @@ from controlplane.db import make_engine
 from provisioner.context import build_context
 from provisioner.idle import idle_sweep
 from provisioner.runtime.docker import CountingAPIClient, DockerBackend
+from provisioner.runtime.factory import host_counters
 
 NAME = "density"
 QUICK_TENANTS = 20
@@ -125,7 +127,10 @@ def idle_sweep_once(bs: BenchStack, m: Measurement) -> None:
     settings = bs.stack.settings
     ctx = build_context(settings)
     api = CountingAPIClient(version="auto", timeout=60, **docker.utils.kwargs_from_env())
-    ctx.backend = DockerBackend(api, network=settings.tenant_network)
+    # As the worker's: the host's counters when visible (BERTH_STATS_SOURCE=auto).
+    ctx.backend = DockerBackend(
+        api, network=settings.tenant_network, host_counters=host_counters(settings)
+    )
 
     async def measure() -> None:
         # The worker's loop has a 64-thread executor (provisioner/context.py).

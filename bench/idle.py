@@ -17,8 +17,9 @@ a fresh stack.
    The Berth and raw sides alternate, several rounds each.
 4. Idle sweep at N live tenants (quick 20, full 100), every one idle past its plan's
    idle_after, so every one is sampled: the sweep function the Celery task runs,
-   called in-process with a counting Docker client. Baseline: the same one-shot stats
-   calls, with the same concurrency, straight to the engine.
+   called in-process with a counting Docker client and the worker's sampler (host
+   cgroup and /proc counters where visible). Baseline: one-shot engine stats calls for
+   the same tenants, with the same concurrency, straight to the engine.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from bench.stack import BenchStack, _stop_process, _wait_api, berth_stack, free_
 from provisioner.context import build_context
 from provisioner.idle import idle_sweep
 from provisioner.runtime.docker import CountingAPIClient, DockerBackend
+from provisioner.runtime.factory import host_counters
 
 NAME = "idle"
 LATENCY_REQUESTS = 2000
@@ -242,7 +244,10 @@ def sweep_rows(bs: BenchStack, n: int, log: Callable[[str], None]) -> list[Row]:
     settings = bs.stack.settings
     ctx = build_context(settings)
     api = CountingAPIClient(version="auto", timeout=60, **docker.utils.kwargs_from_env())
-    ctx.backend = DockerBackend(api, network=settings.tenant_network)
+    # As the worker's: the host's counters when visible (BERTH_STATS_SOURCE=auto).
+    ctx.backend = DockerBackend(
+        api, network=settings.tenant_network, host_counters=host_counters(settings)
+    )
     enqueued: list[str] = []
 
     async def sweep() -> tuple[float, int, Any]:
@@ -284,8 +289,9 @@ def sweep_rows(bs: BenchStack, n: int, log: Callable[[str], None]) -> list[Row]:
         f"{len(r2.paused)} paused); raw stats {raw_s * 1000:.0f} ms"
     )
     note = (
-        f"{n} live tenants all idle: one-shot stats each ({calls1} engine calls, "
-        f"concurrency {settings.idle_concurrency}); baseline = the same stats calls"
+        f"{n} live tenants all idle: one sample each ({calls1} engine calls: host "
+        f"counters where visible, else one-shot stats at concurrency "
+        f"{settings.idle_concurrency}); baseline = one-shot engine stats calls for the same"
     )
     return [
         Row(NAME, f"idle sweep, {n} tenants (baseline sweep)", s1 * 1000, raw_s * 1000, "ms",

@@ -234,7 +234,12 @@ async def test_crash_loop_degrades_stops_restarting_and_restart_clears_it(
 
     make_celery(stack.settings).send_task("berth.reconcile")
     await wait_until(stack.queue_drained, what="the sweep and its tasks to finish")
-    assert tenant_stopped(dock, stack, slug) and last_start(dock, stack, slug) == before
+    assert tenant_stopped(dock, stack, slug)
+    if not is_swarm(stack):
+        assert last_start(dock, stack, slug) == before
+    # On Swarm, Berth could only restart it by scaling the service back up, which
+    # tenant_stopped rules out; which task is newest may still settle after the scale to
+    # 0 (one the orchestrator had begun gets its container), so it is not compared.
     assert (await client.get(f"/tenants/{slug}")).json()["state"] == "degraded"
 
     r = await client.post(f"/tenants/{slug}/restart")

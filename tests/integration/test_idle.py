@@ -250,7 +250,8 @@ async def test_waker_wakes_a_stopped_tenant_and_redirects(
             return None
         return r
 
-    r = await wait_until(woken, timeout=60, what="the waker to redirect")
+    # Generous: a Swarm wake is a scale to 1 (overlay attach, first healthcheck).
+    r = await wait_until(woken, timeout=150, what="the waker to redirect")
     assert r.status_code == 307, r.text
     assert r.headers["location"] == f"https://{slug}.{DOMAIN}/inbox/7?tab=new"
     c = container(dock, stack, slug)

