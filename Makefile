@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 XDIST ?= 3
 
-.PHONY: run test lint unit images bench clean install test-podman
+.PHONY: run test lint unit images bench clean install test-podman test-swarm
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,6 +28,10 @@ lint: $(STAMP)
 
 test: $(STAMP) images lint
 	$(BIN)/pytest -n $(XDIST) --dist loadgroup -p no:cacheprovider tests
+
+# Every integration suite's Swarm variant (make test runs only the reliable ones).
+test-swarm: $(STAMP) images
+	BERTH_TEST_SWARM_ALL=1 $(BIN)/pytest -n $(XDIST) --dist loadgroup -p no:cacheprovider -k swarm tests/integration
 
 # Foundation integration tests against Podman's Docker-compatible socket (needs podman).
 test-podman: $(STAMP) images
