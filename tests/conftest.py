@@ -128,6 +128,17 @@ def no_watcher(stack: Stack) -> Iterator[None]:
         p.start()
 
 
+@pytest.fixture
+def quiet(stack: Stack) -> Iterator[None]:
+    """No worker, beat or watcher runs during the test: only the test writes."""
+    running = [p for p in stack.workers if p.alive]
+    for p in running:
+        p.stop()
+    yield
+    for p in running:
+        p.start()
+
+
 @pytest.fixture(scope="session")
 def _beat(stack: Stack) -> BerthProcess:
     return stack.start_beat()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -62,16 +61,6 @@ class Mine:
     id: uuid.UUID
     slug: str
 
-
-@pytest.fixture
-def quiet(stack: Stack) -> Iterator[None]:
-    """No worker, beat or watcher runs: nothing but the test writes events."""
-    running = [p for p in stack.workers if p.alive]
-    for p in running:
-        p.stop()
-    yield
-    for p in running:
-        p.start()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any, get_args
 
 import httpx
@@ -32,7 +31,6 @@ from controlplane.metrics.repository import (
 from controlplane.models import Incident, Tenant
 from controlplane.models.base import utcnow
 from controlplane.tenants.schemas import TenantState
-from tests.fixtures.stack import Stack
 
 Labels = tuple[tuple[str, str], ...]
 Samples = dict[str, dict[Labels, float]]
@@ -60,16 +58,6 @@ def _metrics_route(app: FastAPI) -> None:
         app.include_router(metrics_router)
         app.openapi_schema = None  # regenerate, so the route-walk auth test sees it
 
-
-@pytest.fixture
-def quiet(stack: Stack) -> Iterator[None]:
-    """No worker, beat or watcher runs: only the test changes the fleet between scrapes."""
-    running = [p for p in stack.workers if p.alive]
-    for p in running:
-        p.stop()
-    yield
-    for p in running:
-        p.start()
 
 
 def _parse(text: str) -> tuple[dict[str, str], Samples]:
