@@ -122,10 +122,17 @@ def service_spec(
     }
 
 
+# Desired states of a slot's current task. Swarm's restart supervisor marks a failed
+# task `shutdown` and, in the same transaction, creates its replacement desired
+# `ready` (it becomes `running` after the restart delay); when the policy's attempts
+# are spent it creates none.
+CURRENT = ("running", "ready")
+
+
 def newest(tasks: list[dict[str, Any]]) -> dict[str, Any] | None:
     if not tasks:
         return None
-    live = [t for t in tasks if t.get("DesiredState") == "running"] or tasks
+    live = [t for t in tasks if t.get("DesiredState") in CURRENT] or tasks
     return max(live, key=lambda t: (t.get("Version") or {}).get("Index", 0))
 
 
@@ -143,8 +150,13 @@ def task_state(replicas: int, task: dict[str, Any] | None, failures: int) -> str
     state = (task.get("Status") or {}).get("State", "")
     if state == "running":
         return "running"
-    if state in STARTING or task.get("DesiredState") == "running" and state not in FAILED:
-        # Swarm's restart policy replaces a failed task with a new one.
+    if task.get("DesiredState") in CURRENT:
+        # Starting, or failed and not yet seen by the orchestrator, which replaces it
+        # under the restart policy (or marks it shutdown when the attempts are spent).
+        # Telling the gap apart from a stop keeps converge's hands off, as Docker's
+        # `restarting` does, so the crash-loop count is not cut short by a re-create.
+        return "restarting" if failures or state in FAILED else "created"
+    if state in STARTING:
         return "restarting" if failures else "created"
     return "exited"
 

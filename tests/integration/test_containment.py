@@ -202,8 +202,7 @@ async def test_kill_9_of_main_process_is_a_crash_and_tenant_comes_back(
     assert body["last_incident"] is not None
 
 
-# Docker only for now: on Swarm this failed to reach `degraded` in two of three
-# CI runs (the crash-loop count there depends on task timing; see the README).
+@BOTH
 async def test_crash_loop_degrades_stops_restarting_and_restart_clears_it(
     client: httpx.AsyncClient,
     live_worker: BerthProcess,

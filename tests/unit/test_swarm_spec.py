@@ -11,6 +11,7 @@ from provisioner.runtime.swarm import SwarmBackend
 from provisioner.runtime.swarm_spec import (
     last_failed,
     lines_between,
+    newest,
     parse_timestamp,
     task_state,
     up_status,
@@ -109,6 +110,20 @@ def test_task_states_map_onto_container_states() -> None:
     assert task_state(1, task("starting"), 2) == "restarting"
     assert task_state(1, task("failed", "shutdown"), 5) == "exited"
     assert task_state(1, None, 0) == "created"
+    # The gap between a failed task and its replacement is a restart, not a stop:
+    # the failure not yet seen by the orchestrator, then the replacement waiting out
+    # the restart delay.
+    assert task_state(1, task("failed"), 1) == "restarting"
+    assert task_state(1, task("new", "ready"), 1) == "restarting"
+
+
+def test_the_current_task_is_the_replacement_not_the_failed_one() -> None:
+    failed = _task(7, "failed", 3)  # marked shutdown by the restart supervisor
+    waiting = _task(6, "new", 0, desired="ready")  # created in the same transaction
+    assert newest([failed, waiting]) is waiting
+    assert task_state(1, newest([failed, waiting]), 1) == "restarting"
+    # Attempts spent: Swarm creates no replacement, so the service has stopped.
+    assert task_state(1, newest([failed]), 5) == "exited"
 
 
 def _task(index: int, state: str, exit_code: int, desired: str = "shutdown") -> dict[str, Any]:
