@@ -156,6 +156,22 @@ async def test_delete_removes_the_tenant_and_its_volume(
     await client.delete(f"/tenants/{slug}")
 
 
+async def test_a_blueprint_that_never_gets_healthy_fails_and_leaves_nothing(
+    client: httpx.AsyncClient,
+    live_worker: BerthProcess,
+    stack: Stack,
+    dock: docker.DockerClient,
+    slug: str,
+) -> None:
+    # Version 3 starts but never answers 200 on /health.
+    r = await client.post("/tenants", json={"slug": slug, "blueprint_version": "3"})
+    assert r.status_code == 202, r.text
+    body = await wait_state(client, slug, "failed", timeout=WAIT)
+    assert "did not answer 200" in body["state_reason"]
+    # No container, and on Swarm no service left to restart it behind Berth's back.
+    assert await _gone(dock, stack, slug)
+
+
 async def test_restart_and_patch_recreate_the_tenant(
     client: httpx.AsyncClient,
     live_worker: BerthProcess,

@@ -10,12 +10,14 @@ import httpx
 import pytest
 
 from tests.conftest import wait_state, wait_until
+from tests.fixtures.backends import BOTH, serves_once
 from tests.fixtures.stack import BerthProcess, Stack
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, BOTH]
 
 
 def _containers(dock: docker.DockerClient, slug: str) -> list[Any]:
+    """Any of the tenant's containers, running or not (on Swarm: task containers)."""
     return dock.containers.list(all=True, sparse=True, filters={"label": f"berth.tenant={slug}"})
 
 
@@ -50,7 +52,7 @@ async def test_postgres_down_gives_503_and_signups_resume(
     await wait_state(client, before, "running", timeout=90)
     assert (await client.post("/tenants", json={"slug": slug + "c"})).status_code == 202
     await wait_state(client, slug + "c", "running", timeout=60)
-    assert len(_containers(dock, before)) == 1
+    assert serves_once(dock, stack, before)
 
 
 async def test_redis_restart_mid_provision_and_signup_while_redis_down(
@@ -80,5 +82,4 @@ async def test_redis_restart_mid_provision_and_signup_while_redis_down(
     await wait_state(client, inflight, "running", timeout=90)
     await wait_state(client, during, "running", timeout=90)
     for s in (inflight, during):
-        containers = _containers(dock, s)
-        assert len(containers) == 1 and containers[0].status == "running"
+        assert serves_once(dock, stack, s)

@@ -186,16 +186,3 @@ async def test_patch_recreates_with_new_env_and_limits(
     # Limits beyond the plan are refused on PATCH too.
     r = await client.patch(f"/tenants/{slug}", json={"limits": {"memory_mb": 100000}})
     assert r.status_code == 422 and r.json()["field"] == "limits.memory_mb"
-
-
-async def test_unhealthy_blueprint_fails_and_leaves_nothing(
-    client: httpx.AsyncClient,
-    live_worker: BerthProcess,
-    dock: docker.DockerClient,
-    slug: str,
-) -> None:
-    r = await client.post("/tenants", json={"slug": slug, "blueprint_version": "3"})
-    assert r.status_code == 202
-    body = await wait_state(client, slug, "failed", timeout=60)
-    assert "did not answer 200" in body["state_reason"]
-    assert not dock.containers.list(all=True, filters={"label": f"berth.tenant={slug}"})
