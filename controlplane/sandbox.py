@@ -63,6 +63,12 @@ class EngineRuntimes:
         """Whether the runtime can pause by freezing (Swarm has no freezer)."""
         return self.backend.supports_freeze
 
+    @property
+    def sealed_egress_supported(self) -> bool:
+        """Whether tenants can run with egress `none` (Swarm's gateway probe cannot
+        reach a task on an internal overlay)."""
+        return self.backend.supports_sealed_egress
+
     async def names(self) -> frozenset[str]:
         if self._cached is None or time.monotonic() - self._at > CACHE_SECONDS:
             self._cached = frozenset(await asyncio.to_thread(self.backend.runtimes))

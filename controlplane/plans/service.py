@@ -90,6 +90,17 @@ def _check_pause_mode(mode: str | None, runtimes: EngineRuntimes | None) -> None
         )
 
 
+def _check_egress(mode: str | None, runtimes: EngineRuntimes | None) -> None:
+    """Refuse a plan whose tenants could never be health-checked, before any signs up."""
+    if mode == "none" and runtimes is not None and not runtimes.sealed_egress_supported:
+        raise Conflict(
+            "egress 'none' is not supported with BERTH_SWARM_PROBE=gateway: the node's "
+            "host cannot reach a task on an internal overlay to health-check it; run the "
+            "worker on the tenants overlays (BERTH_SWARM_PROBE=overlay)",
+            field="egress",
+        )
+
+
 async def create(
     session: AsyncSession,
     *,
@@ -100,6 +111,7 @@ async def create(
     """Add a plan; its name must be free, its runtime (if any) offered by the engine."""
     await require_runtime(data.runtime, engine=runtimes, field="runtime")
     _check_pause_mode(data.pause_mode, runtimes)
+    _check_egress(data.egress, runtimes)
     repo = PlanRepository(session)
     if await repo.get(data.name, for_update=True) is not None:
         raise Conflict(f"plan '{data.name}' exists", field="name")
@@ -137,6 +149,7 @@ async def update(
         raise InvalidInput("pause_mode must be 'freeze' or 'stop'", field="pause_mode")
     await require_runtime(changes.get("runtime"), engine=runtimes, field="runtime")
     _check_pause_mode(changes.get("pause_mode"), runtimes)
+    _check_egress(changes.get("egress"), runtimes)
     for field, value in changes.items():
         if value is None and field not in ("idle_after", "runtime"):
             raise InvalidInput(f"{field} cannot be null", field=field)

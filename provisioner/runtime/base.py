@@ -82,6 +82,8 @@ class RuntimeBackend(abc.ABC):
 
     # Whether pause()/resume() (the cgroup freezer) exist; Swarm has no equivalent.
     supports_freeze: bool = True
+    # Whether a tenant on an internal network (egress `none`) can be health-probed.
+    supports_sealed_egress: bool = True
 
     @abc.abstractmethod
     def ping(self) -> None:

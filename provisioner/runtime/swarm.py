@@ -44,6 +44,7 @@ from provisioner.runtime.swarm_spec import (
     newest,
     parse_timestamp,
     service_spec,
+    task_address,
     task_state,
     up_status,
 )
@@ -77,6 +78,9 @@ class SwarmBackend(DockerBackend):
         # "gateway": the worker runs on the node's host and reaches tasks through
         # docker_gwbridge; "overlay": the worker is attached to the tenants overlay.
         self.probe = probe
+        # An internal overlay gets no docker_gwbridge leg (that leg is the egress), so a
+        # probe from the node's host cannot reach its tasks.
+        self.supports_sealed_egress = probe != "gateway"
 
     @property
     def _sdk(self) -> Any:
@@ -151,6 +155,11 @@ class SwarmBackend(DockerBackend):
         if spec.runtime and spec.runtime not in self.runtimes():
             raise RuntimeBackendError(
                 f"{spec.name}: runtime {spec.runtime!r} cannot be chosen per service on Swarm"
+            )
+        if spec.network_internal and not self.supports_sealed_egress:
+            raise RuntimeBackendError(
+                f"{spec.name}: egress 'none' needs BERTH_SWARM_PROBE=overlay (the gateway "
+                "probe cannot reach a task on an internal overlay)"
             )
         try:
             self._ensure_spec_network(spec)
@@ -280,9 +289,7 @@ class SwarmBackend(DockerBackend):
             if self.probe == "gateway":
                 ip = gateway.get(container.get("ContainerID", "")) or None
             else:
-                for att in task.get("NetworksAttachments") or []:
-                    if att["Network"]["Spec"]["Name"] == self.network and att.get("Addresses"):
-                        ip = att["Addresses"][0].split("/")[0]
+                ip = task_address(task, self.network)
         line = status.get("Err") or status.get("Message")
         exit_code = container.get("ExitCode") if state == "exited" else None
         if state == "running":

@@ -161,6 +161,19 @@ def task_state(replicas: int, task: dict[str, Any] | None, failures: int) -> str
     return "exited"
 
 
+def task_address(task: dict[str, Any], preferred: str | None) -> str | None:
+    """The task's address on `preferred` (the tenants overlay), else on its only network
+    (a tenant of an egress `none` plan is on the internal overlay alone)."""
+    addresses: dict[str, str] = {
+        att["Network"]["Spec"]["Name"]: str(att["Addresses"][0]).split("/")[0]
+        for att in task.get("NetworksAttachments") or []
+        if att.get("Addresses")
+    }
+    if preferred in addresses:
+        return addresses[preferred]
+    return next(iter(addresses.values())) if len(addresses) == 1 else None
+
+
 def parse_timestamp(value: str) -> float | None:
     """Epoch seconds of an engine timestamp (RFC 3339, with up to nanoseconds)."""
     match = _TIMESTAMP.match(value or "")

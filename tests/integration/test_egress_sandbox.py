@@ -26,7 +26,8 @@ from controlplane.models import Blueprint, Plan
 from provisioner.runtime.base import RuntimeBackendError
 from provisioner.runtime.docker import DockerBackend
 from tests.conftest import wait_state
-from tests.fixtures.plans import PLAN_LIMITS
+from tests.fixtures.backends import tenant_services
+from tests.fixtures.plans import PLAN_LIMITS, plan_body
 from tests.fixtures.probes import BLOCKED, http_server, tcp_probe
 from tests.fixtures.stack import BerthProcess, Stack
 from tests.fixtures.tenants import deleted, tenant_container
@@ -134,6 +135,43 @@ async def test_egress_open_and_none_from_inside(
     with pytest.raises(RuntimeBackendError, match="internal=False"):
         DockerBackend().ensure_network(stack.settings.tenant_network, labels=labels, internal=True)
     await deleted(client, sealed, open_)
+
+
+@pytest.mark.parametrize("stack", ["swarm"], indirect=True)
+async def test_sealed_egress_with_swarms_gateway_probe_is_refused_and_never_half_made(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    live_worker: BerthProcess,
+    stack: Stack,
+    dock: docker.DockerClient,
+) -> None:
+    """Swarm, probed from the node's host (as in these tests): a task on an internal
+    overlay has no docker_gwbridge leg, so it could never pass Berth's health check.
+    Refused up front instead of failing every signup after the provision timeout."""
+    assert stack.settings.swarm_probe == "gateway"
+    r = await _plan(client, egress="none", pause_mode="stop")
+    assert r.status_code == 409 and r.json()["field"] == "egress", r.text
+    assert "BERTH_SWARM_PROBE=overlay" in r.json()["detail"]
+    name = (await _plan(client, pause_mode="stop")).json()["name"]  # control: open egress
+    r = await client.patch(f"/plans/{name}", json={"egress": "none"})
+    assert r.status_code == 409 and r.json()["field"] == "egress", r.text
+    assert (await client.get(f"/plans/{name}")).json()["egress"] == "open"
+
+    # A plan that seals, from before the move to Swarm (written directly): its signup
+    # fails at once, naming the fix, and leaves no service behind.
+    body = plan_body(egress="none", pause_mode="stop")
+    async with app.state.sessionmaker() as session:
+        session.add(Plan(**body))
+        await session.commit()
+    slug = "es" + uuid.uuid4().hex[:8]
+    assert (
+        await client.post("/tenants", json={"slug": slug, "plan": body["name"]})
+    ).status_code == 202
+    failed = await wait_state(client, slug, "failed", timeout=30)
+    assert "BERTH_SWARM_PROBE=overlay" in failed["state_reason"], failed
+    assert not tenant_services(dock, stack, slug)
+    assert not dock.containers.list(all=True, filters={"label": f"berth.tenant={slug}"})
+    await deleted(client, slug)
 
 
 async def test_runtime_the_engine_lacks_is_refused_never_downgraded(

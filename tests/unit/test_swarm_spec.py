@@ -13,6 +13,7 @@ from provisioner.runtime.swarm_spec import (
     lines_between,
     newest,
     parse_timestamp,
+    task_address,
     task_state,
     up_status,
 )
@@ -213,3 +214,17 @@ def test_inspect_reports_an_oom_killed_task_from_its_kept_container(
     monkeypatch.setattr(b.api, "tasks", lambda filters: tasks[1:])
     info = b.inspect("svc")
     assert info is not None and not info.oom_killed and inspected == ["c5"]
+
+
+def test_a_task_is_probed_on_the_overlay_it_is_on() -> None:
+    def att(name: str, addr: str) -> dict[str, Any]:
+        return {"Network": {"Spec": {"Name": name}}, "Addresses": [addr + "/24"]}
+
+    open_task = {"NetworksAttachments": [att("berth-tenants", "10.0.1.5")]}
+    sealed = {"NetworksAttachments": [att("berth-tenants-internal", "10.0.2.7")]}
+    both = {"NetworksAttachments": [att("other", "10.0.3.2"), att("berth-tenants", "10.0.1.6")]}
+    assert task_address(open_task, "berth-tenants") == "10.0.1.5"
+    # Egress `none`: the internal overlay is its only network, and it is probed there.
+    assert task_address(sealed, "berth-tenants") == "10.0.2.7"
+    assert task_address(both, "berth-tenants") == "10.0.1.6"
+    assert task_address({"NetworksAttachments": []}, "berth-tenants") is None
