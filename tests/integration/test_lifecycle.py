@@ -14,6 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from tests.conftest import wait_state, wait_until
+from tests.fixtures.backends import BOTH, is_swarm
+from tests.fixtures.plans import make_plan
 from tests.fixtures.stack import ADMIN_TOKEN, BerthProcess, Stack
 from tests.sse import sse_messages
 
@@ -71,15 +73,22 @@ class Stream:
         return await wait_until(check, timeout=timeout, what=f"events {kinds} (got {self.kinds()})")
 
 
+async def pausable(client: httpx.AsyncClient, stack: Stack) -> dict[str, str]:
+    """Signup fields for a tenant that can pause here: the default plan freezes, which
+    Swarm has no freezer for, so on Swarm a plan that pauses by stop."""
+    return {"plan": await make_plan(client, pause_mode="stop")} if is_swarm(stack) else {}
+
+
 def in_order(seen: list[str], expected: list[str]) -> bool:
     it = iter(seen)
     return all(k in it for k in expected)
 
 
+@BOTH
 async def test_events_replay_history_then_follow_live(
-    client: httpx.AsyncClient, api_server: str, live_worker: BerthProcess, slug: str
+    client: httpx.AsyncClient, api_server: str, live_worker: BerthProcess, stack: Stack, slug: str
 ) -> None:
-    r = await client.post("/tenants", json={"slug": slug})
+    r = await client.post("/tenants", json={"slug": slug, **await pausable(client, stack)})
     assert r.status_code == 202, r.text
     await wait_state(client, slug, "running")
 
@@ -159,6 +168,7 @@ def _value(s: Samples, name: str, **labels: str) -> float:
     return s.get(name, {}).get(tuple(sorted(labels.items())), 0.0)
 
 
+@BOTH
 async def test_metrics_after_signup_rollout_oom_pause_and_wake(
     client: httpx.AsyncClient,
     anon: httpx.AsyncClient,
@@ -170,11 +180,13 @@ async def test_metrics_after_signup_rollout_oom_pause_and_wake(
 ) -> None:
     prefix = "lm" + uuid.uuid4().hex[:6]
     a, b = f"{prefix}-a", f"{prefix}-b"
+    plan = await pausable(client, stack)
     before = await _scrape(client)
 
     # signup
     for slug in (a, b):
-        r = await client.post("/tenants", json={"slug": slug, "limits": {"memory_mb": 48}})
+        body = {"slug": slug, "limits": {"memory_mb": 48}, **plan}
+        r = await client.post("/tenants", json=body)
         assert r.status_code == 202, r.text
     for slug in (a, b):
         await wait_state(client, slug, "running")
