@@ -18,7 +18,9 @@ import httpx
 import pytest
 
 from tests.conftest import wait_state
+from tests.fixtures.backends import BOTH, is_swarm, tenant_services
 from tests.fixtures.stack import BerthProcess, Stack
+from tests.fixtures.tenants import tenant_container
 
 pytestmark = pytest.mark.docker
 
@@ -37,6 +39,11 @@ HOSTILE_STRINGS = [RULE, LABEL, SHELL, "ok\nevil", "a b", "a`b", "a,b", "$(id)",
 HOSTILE_STRINGS += ["trail-ok\n", "TRAIL_OK\n"]
 
 
+def _routers(labels: dict[str, str]) -> set[str]:
+    return {k.split(".")[3] for k in labels if k.startswith("traefik.http.routers.")}
+
+
+@BOTH
 async def test_hostile_env_and_secret_values_stay_literal_env(
     client: httpx.AsyncClient,
     live_worker: BerthProcess,
@@ -51,14 +58,15 @@ async def test_hostile_env_and_secret_values_stay_literal_env(
     assert r.status_code == 202, r.text
     await wait_state(client, slug, "running")
 
-    container = dock.containers.get(f"berth-{slug}")
-    labels = container.labels
+    container = tenant_container(dock, slug)
+    # On Swarm the engine adds its own task labels (com.docker.swarm.*) to the task's
+    # container; nothing else may be there.
+    labels = {k: v for k, v in container.labels.items() if not k.startswith("com.docker.swarm.")}
     tenant_id = labels.get("berth.tenant-id", "")
     assert str(uuid.UUID(tenant_id)) == tenant_id
     router = f"berth-{slug}"
     image_labels = dock.images.get("berth-sample:1").labels
-    expected = {
-        **image_labels,
+    berths = {
         "berth.managed": "true",
         "berth.instance": stack.instance,
         "berth.tenant": slug,
@@ -75,10 +83,18 @@ async def test_hostile_env_and_secret_values_stay_literal_env(
         f"traefik.http.routers.{router}.service": router,
         f"traefik.http.services.{router}.loadbalancer.server.port": "8080",
     }
-    assert labels == expected
+    assert labels == {**image_labels, **berths}
     assert re.fullmatch(r"[0-9a-f]{16}", labels["berth.runtime-token"])
-    routers = {k.split(".")[3] for k in labels if k.startswith("traefik.http.routers.")}
-    assert routers == {router}
+    assert _routers(labels) == {router}
+    if is_swarm(stack):
+        # Traefik's swarm provider reads the service's labels: exactly Berth's too.
+        (svc,) = tenant_services(dock, stack, slug)
+        assert svc.attrs["Spec"]["Labels"] == {
+            **berths,
+            "traefik.swarm.network": stack.settings.tenant_network,
+            "traefik.swarm.lbswarm": "false",
+        }
+        assert _routers(svc.attrs["Spec"]["Labels"]) == {router}
 
     # Each value is one literal env entry, read back byte for byte from inside.
     env_entries = container.attrs["Config"]["Env"]
