@@ -171,3 +171,63 @@ async def test_a_killed_tenant_is_an_incident_and_comes_back(
     body = await wait_until(back, timeout=WAIT, what="the restarted tenant serving again")
     assert body["restart_count"] >= 1
     await client.delete(f"/tenants/{slug}")
+
+
+def _serving_ids(dock: docker.DockerClient, stack: Stack, slugs: list[str]) -> dict[str, str]:
+    """What an upgrade replaces, per tenant: the Swarm service, or Docker's container."""
+    if is_swarm(stack):
+        return {s: svc.id for s in slugs for svc in tenant_services(dock, stack, s)}
+    return {s: c.id for s in slugs for c in tenant_containers(dock, s)}
+
+
+async def test_a_sigkilled_worker_mid_rollout_finishes_with_one_instance_each(
+    client: httpx.AsyncClient,
+    worker: BerthProcess,
+    beat: BerthProcess,
+    stack: Stack,
+    dock: docker.DockerClient,
+) -> None:
+    if not worker.alive:
+        worker.start()
+    prefix = "k" + uuid.uuid4().hex[:6]
+    slugs = [f"{prefix}-{i}" for i in range(4)]
+    for s in slugs:
+        body = {"slug": s, "blueprint_version": "1", "limits": {"memory_mb": 32}}
+        assert (await client.post("/tenants", json=body)).status_code == 202
+    for s in slugs:
+        await wait_state(client, s, "running", timeout=120)
+
+    r = await client.post(
+        "/blueprints/2/deploy", json={"canary": 1, "max_parallel": 1, "selector": {"slugs": slugs}}
+    )
+    assert r.status_code == 202, r.text
+    rollout_id = r.json()["id"]
+
+    async def mid_upgrade() -> dict[str, Any] | None:
+        body: dict[str, Any] = (await client.get(f"/rollouts/{rollout_id}")).json()
+        assert body["state"] != "halted", body
+        upgrading = any(t["state"] == "upgrading" for t in body["targets"])
+        return body if body["counts"]["done"] >= 1 and upgrading else None
+
+    # Killed while a target is being upgraded (its new colour may be half made).
+    mid = await wait_until(mid_upgrade, timeout=WAIT, interval=0.1, what="a target upgrading")
+    worker.kill(signal.SIGKILL)
+    done_before = [t["slug"] for t in mid["targets"] if t["state"] == "done"]
+    ids_before = _serving_ids(dock, stack, done_before)
+    worker.start()
+
+    # Beat's reconciler hands the orphaned rollout to the new worker.
+    body = await _finished(client, rollout_id)
+    assert body["state"] == "completed", body
+    assert body["counts"]["done"] == len(slugs)
+    for s in slugs:
+        (c,) = tenant_containers(dock, s)
+        assert c.attrs["Config"]["Labels"]["berth.blueprint"] == "2"
+        assert (await tenant_health(dock, stack, s))["version"] == "2"
+        if is_swarm(stack):
+            # The colour being made when the worker died was finished or removed.
+            assert len(tenant_services(dock, stack, s)) == 1
+    # The tenants done before the kill were not upgraded a second time.
+    assert _serving_ids(dock, stack, done_before) == ids_before
+    for s in slugs:
+        await client.delete(f"/tenants/{s}")
