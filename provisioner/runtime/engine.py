@@ -124,7 +124,7 @@ def client_kwargs(env: Mapping[str, str] | None = None, *, timeout: int = 3) -> 
 
 
 def engine_name(version: Mapping[str, Any]) -> str:
-    """"podman" or "docker", from the engine's `GET /version` answer."""
+    """ "podman" or "docker", from the engine's `GET /version` answer."""
     components = " ".join(str(c.get("Name", "")) for c in version.get("Components") or [])
     platform = str((version.get("Platform") or {}).get("Name", ""))
     return "podman" if "podman" in f"{components} {platform}".lower() else "docker"

@@ -36,17 +36,12 @@ from provisioner.runtime.base import (
 )
 from provisioner.runtime.docker import DockerBackend
 from provisioner.runtime.docker_errors import ENGINE_ERRORS, translate
-from provisioner.runtime.swarm_spec import (
-    FAILED,
-    STOP_GRACE,
+from provisioner.runtime.swarm_spec import STOP_GRACE, service_spec
+from provisioner.runtime.swarm_tasks import (
     last_failed,
     lines_between,
     newest,
-    parse_timestamp,
-    service_spec,
-    task_address,
-    task_state,
-    up_status,
+    service_info,
 )
 
 SERVICE_ID_LABEL = "com.docker.swarm.service.id"
@@ -261,9 +256,10 @@ class SwarmBackend(DockerBackend):
                     raise
             time.sleep(0.2)
 
-    def _gateway_ips(self) -> dict[str, str]:
+    def _gateway_ips(self) -> dict[str, str] | None:
+        """docker_gwbridge addresses by container ID; None unless probing that way."""
         if self.probe != "gateway":
-            return {}
+            return None
         try:
             net = self._sdk.inspect_network(GATEWAY_NETWORK)
         except NotFound:
@@ -274,48 +270,9 @@ class SwarmBackend(DockerBackend):
         }
 
     def _info(
-        self, svc: dict[str, Any], tasks: list[dict[str, Any]], gateway: dict[str, str]
+        self, svc: dict[str, Any], tasks: list[dict[str, Any]], gateway: dict[str, str] | None
     ) -> ContainerInfo:
-        spec = svc["Spec"]
-        mine = [t for t in tasks if t.get("ServiceID") == svc["ID"]]
-        task = newest(mine)
-        failures = sum(1 for t in mine if (t.get("Status") or {}).get("State") in FAILED)
-        replicas = int(spec["Mode"]["Replicated"]["Replicas"])
-        state = task_state(replicas, task, failures)
-        status = (task or {}).get("Status") or {}
-        container = status.get("ContainerStatus") or {}
-        ip = None
-        if state == "running" and task is not None:
-            if self.probe == "gateway":
-                ip = gateway.get(container.get("ContainerID", "")) or None
-            else:
-                ip = task_address(task, self.network)
-        line = status.get("Err") or status.get("Message")
-        exit_code = container.get("ExitCode") if state == "exited" else None
-        if state == "running":
-            # Docker's wording, so the reconciler reads a task's uptime (and so spots a
-            # task that replaced a failed one) as it reads a container's.
-            since = parse_timestamp(status.get("Timestamp") or "")
-            if since is not None:
-                line = up_status(max(time.time() - since, 0.0))
-            if failures:
-                # Running again after a failure: report how the last one ended, as
-                # the incident the watcher records from the task's die event does.
-                failed = last_failed(mine) or {}
-                exit_code = ((failed.get("Status") or {}).get("ContainerStatus") or {}).get(
-                    "ExitCode"
-                )
-        return ContainerInfo(
-            id=svc["ID"],
-            name=spec["Name"],
-            labels=spec["TaskTemplate"]["ContainerSpec"].get("Labels") or {},
-            state=state,
-            ip=ip,
-            exit_code=exit_code,
-            restart_count=failures,
-            started_at=status.get("Timestamp") if state == "running" else None,
-            status=line,
-        )
+        return service_info(svc, tasks, gateway=gateway, network=self.network)
 
     def _oom_killed(self, tasks: list[dict[str, Any]]) -> bool:
         """Whether the last failed task's container was OOM-killed. Task state has no
@@ -323,9 +280,7 @@ class SwarmBackend(DockerBackend):
         replacement while the task is in the service's history; on another node, or
         once pruned, it is not known here and the restart counts as a crash."""
         failed = last_failed(tasks)
-        cid = (((failed or {}).get("Status") or {}).get("ContainerStatus") or {}).get(
-            "ContainerID"
-        )
+        cid = (((failed or {}).get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID")
         if not cid:
             return False
         try:
@@ -353,7 +308,7 @@ class SwarmBackend(DockerBackend):
             services = self._sdk.services(filters=filters)
             # One call for every task: the task label filter matches container labels.
             tasks = self._sdk.tasks(filters=filters) if services else []
-            gateway = self._gateway_ips() if services else {}
+            gateway = self._gateway_ips() if services else None
         except ENGINE_ERRORS as exc:
             raise translate(exc, "list services") from exc
         return [self._info(svc, tasks, gateway) for svc in services]

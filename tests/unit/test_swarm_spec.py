@@ -8,7 +8,7 @@ import pytest
 
 from provisioner.runtime.docker import CountingAPIClient
 from provisioner.runtime.swarm import SwarmBackend
-from provisioner.runtime.swarm_spec import (
+from provisioner.runtime.swarm_tasks import (
     last_failed,
     lines_between,
     newest,
