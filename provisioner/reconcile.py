@@ -48,6 +48,7 @@ class SweepResult:
     tenants: int = 0
     enqueued: list[str] = field(default_factory=list)
     orphans: int = 0
+    strays: int = 0
     missed_restarts: int = 0
     skipped: bool = False
 
@@ -57,6 +58,7 @@ class SweepResult:
             "tenants": self.tenants,
             "enqueued": len(self.enqueued),
             "orphans": self.orphans,
+            "strays": self.strays,
             "missed_restarts": self.missed_restarts,
             "skipped": int(self.skipped),
         }
@@ -161,7 +163,8 @@ async def _sweep(
     if orphans:
         await _remove_orphans(ctx, orphans)
         result.orphans = len(orphans)
-    if result.enqueued or result.orphans or result.missed_restarts:
+    result.strays = await _remove_strays(ctx)
+    if result.enqueued or result.orphans or result.strays or result.missed_restarts:
         log.info("reconciled", **result.as_dict())
     return result
 
@@ -252,3 +255,24 @@ async def _remove_orphans(ctx: WorkerContext, orphans: list[ContainerInfo]) -> N
             )
         await session.commit()
     log.info("orphans_removed", count=len(orphans))
+
+
+async def _remove_strays(ctx: WorkerContext) -> int:
+    """End processes the engine runs outside its own bookkeeping (on Swarm: a task's
+    container restarted by hand after Swarm replaced the task), so no tenant ever has
+    two writers on its volume."""
+    strays = await asyncio.to_thread(ctx.backend.strays, {LABEL_INSTANCE: ctx.settings.instance})
+    if strays:
+        log.warning("stray_containers", count=len(strays), ids=[s[:12] for s in strays])
+        await asyncio.to_thread(ctx.expect_stop, strays)
+        await asyncio.gather(*(asyncio.to_thread(ctx.backend.remove_stray, s) for s in strays))
+        async with ctx.sessionmaker() as session:
+            for cid in strays:
+                record(
+                    session,
+                    actor="berth",
+                    action="container.stray_removed",
+                    target=f"container:{cid[:12]}",
+                )
+            await session.commit()
+    return len(strays)

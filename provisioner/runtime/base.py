@@ -126,6 +126,15 @@ class RuntimeBackend(abc.ABC):
     def inspect(self, container_id: str) -> ContainerInfo | None:
         """The container's current state, or None when it does not exist."""
 
+    def strays(self, labels: Mapping[str, str]) -> list[str]:
+        """Engine container IDs, carrying `labels`, that run although the engine's own
+        bookkeeping has ended them, so `list` cannot show them (none on Docker)."""
+        return []
+
+    def remove_stray(self, container_id: str) -> None:
+        """Force-remove a container that `strays` reported."""
+        raise NotImplementedError
+
     @abc.abstractmethod
     def list(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
         """All containers (running or not) carrying every label in `labels`, in one call."""

@@ -38,10 +38,12 @@ from provisioner.runtime.docker import DockerBackend
 from provisioner.runtime.docker_errors import ENGINE_ERRORS, translate
 from provisioner.runtime.swarm_spec import STOP_GRACE, service_spec
 from provisioner.runtime.swarm_tasks import (
+    TASK_ID_LABEL,
     last_failed,
     lines_between,
     newest,
     service_info,
+    stray_containers,
 )
 
 SERVICE_ID_LABEL = "com.docker.swarm.service.id"
@@ -301,6 +303,22 @@ class SwarmBackend(DockerBackend):
             return None  # the service, or (removed meanwhile) its task list
         except ENGINE_ERRORS as exc:
             raise translate(exc, f"inspect {container_id[:12]}") from exc
+
+    def strays(self, labels: Mapping[str, str]) -> list[str]:
+        """Task containers running for tasks Swarm has ended (see stray_containers)."""
+        wanted = [f"{k}={v}" for k, v in labels.items()]
+        try:
+            running = self.api.containers(filters={"label": [*wanted, TASK_ID_LABEL]})
+            if not running:
+                return []
+            tasks = self._sdk.tasks(filters={"label": wanted})
+        except ENGINE_ERRORS as exc:
+            raise translate(exc, "list task containers") from exc
+        return stray_containers(running, tasks)
+
+    def remove_stray(self, container_id: str) -> None:
+        """Force-remove the container itself (`remove` takes a service ID here)."""
+        DockerBackend.remove(self, container_id)
 
     def list(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
         filters = {"label": [f"{k}={v}" for k, v in labels.items()]}

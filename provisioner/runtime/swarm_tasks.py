@@ -13,6 +13,8 @@ from provisioner.runtime.base import ContainerInfo
 # Task states before a container runs; after them come running, then an end state.
 STARTING = ("new", "pending", "assigned", "accepted", "preparing", "ready", "starting")
 FAILED = ("failed", "rejected")
+ENDED = ("complete", "shutdown", "failed", "rejected", "orphaned", "remove")
+TASK_ID_LABEL = "com.docker.swarm.task.id"
 _TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$")
 
 # Desired states of a slot's current task. Swarm's restart supervisor marks a failed
@@ -155,3 +157,19 @@ def service_info(
         started_at=status.get("Timestamp") if state == "running" else None,
         status=line,
     )
+
+
+def stray_containers(running: list[dict[str, Any]], tasks: list[dict[str, Any]]) -> list[str]:
+    """Running containers (`docker ps` entries) of tasks that Swarm has ended for good.
+
+    `docker restart` on a task's container brings its process back after Swarm has
+    recorded the task as ended and started a replacement: two processes then share the
+    tenant's volume, and Swarm never stops the old one (it is not its task any more). A
+    task that is only stopping is not ended yet, so Swarm's own shutdown is left alone.
+    """
+    ended = {
+        t["ID"]
+        for t in tasks
+        if t.get("DesiredState") not in CURRENT and (t.get("Status") or {}).get("State") in ENDED
+    }
+    return [c["Id"] for c in running if (c.get("Labels") or {}).get(TASK_ID_LABEL) in ended]

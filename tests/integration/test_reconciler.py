@@ -226,3 +226,59 @@ async def test_restarted_berth_adopts_containers_without_restarting_them(
     # The same container still serves (on Swarm: no new task replaced it).
     assert _container(dock, stack, slug).id == c.id and c.status == "running"
     assert (await client.get(f"/tenants/{slug}")).json()["state"] == "running"
+
+
+async def test_docker_restart_by_hand_never_leaves_two_processes_on_the_volume(
+    client: httpx.AsyncClient,
+    live_worker: BerthProcess,
+    no_watcher: None,
+    stack: Stack,
+    dock: docker.DockerClient,
+    slug: str,
+) -> None:
+    """`docker restart` on the tenant's container. Docker restarts that same container.
+    On Swarm the old task has ended, so Swarm starts a replacement, and the restarted
+    container of the old task runs beside it, on the same volume, for as long as the
+    service exists. One sweep removes it."""
+    await client.post("/tenants", json={"slug": slug})
+    await wait_state(client, slug, "running")
+    before = _container(dock, stack, slug)
+    before.restart(timeout=1)
+
+    async def settled() -> list[Any] | None:
+        if is_swarm(stack):
+            svc = dock.services.list(filters={"label": f"berth.tenant={slug}"})[0]
+            tasks = svc.tasks()
+            replaced = any(
+                t["DesiredState"] == "running"
+                and t["Status"]["State"] == "running"
+                and t["ID"] != before.labels["com.docker.swarm.task.id"]
+                for t in tasks
+            )
+            if not replaced:
+                return None
+        running = tenant_containers(dock, slug)
+        return running if before.id in {c.id for c in running} else None
+
+    running = await wait_until(settled, timeout=60, what="the restart and its replacement")
+    if is_swarm(stack):
+        assert len(running) == 2, "the restarted old task runs beside its replacement"
+    ctx = build_context(stack.settings)
+    try:
+        result = await sweep_that_ran(ctx)
+    finally:
+        await ctx.engine.dispose()
+    after = tenant_containers(dock, slug)
+    assert len(after) == 1
+    if is_swarm(stack):
+        assert result.strays == 1 and after[0].id != before.id
+    else:
+        assert result.strays == 0 and after[0].id == before.id  # Docker's own restart
+    body = (await client.get(f"/tenants/{slug}")).json()
+    assert body["state"] == "running" and body["generation"] == 1
+    # A second sweep finds nothing more to do.
+    ctx = build_context(stack.settings)
+    try:
+        assert (await sweep_that_ran(ctx)).strays == 0
+    finally:
+        await ctx.engine.dispose()

@@ -13,6 +13,7 @@ from provisioner.runtime.swarm_tasks import (
     lines_between,
     newest,
     parse_timestamp,
+    stray_containers,
     task_address,
     task_state,
     up_status,
@@ -228,3 +229,21 @@ def test_a_task_is_probed_on_the_overlay_it_is_on() -> None:
     assert task_address(sealed, "berth-tenants") == "10.0.2.7"
     assert task_address(both, "berth-tenants") == "10.0.1.6"
     assert task_address({"NetworksAttachments": []}, "berth-tenants") is None
+
+
+def test_a_container_of_an_ended_task_is_a_stray_and_a_stopping_one_is_not() -> None:
+    def t(tid: str, desired: str, state: str) -> dict[str, Any]:
+        return {"ID": tid, "DesiredState": desired, "Status": {"State": state}}
+
+    def ps(cid: str, tid: str) -> dict[str, Any]:
+        return {"Id": cid, "Labels": {"com.docker.swarm.task.id": tid}}
+
+    tasks = [
+        t("current", "running", "running"),
+        t("restarted-by-hand", "shutdown", "complete"),  # Swarm replaced it; it runs again
+        t("stopping", "shutdown", "running"),  # a scale to 0 or a swap under way
+        t("replacement", "ready", "pending"),
+    ]
+    running = [ps("c1", "current"), ps("c2", "restarted-by-hand"), ps("c3", "stopping")]
+    assert stray_containers(running, tasks) == ["c2"]
+    assert stray_containers([], tasks) == []
