@@ -129,6 +129,17 @@ def no_watcher(stack: Stack) -> Iterator[None]:
 
 
 @pytest.fixture
+def no_beat(stack: Stack) -> Iterator[None]:
+    """No beat runs during the test: no sweep but the test's own."""
+    running = [p for p in stack.workers if p.name.startswith("beat") and p.alive]
+    for p in running:
+        p.stop()
+    yield
+    for p in running:
+        p.start()
+
+
+@pytest.fixture
 def quiet(stack: Stack) -> Iterator[None]:
     """No worker, beat or watcher runs during the test: only the test writes."""
     running = [p for p in stack.workers if p.alive]

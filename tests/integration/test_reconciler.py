@@ -232,6 +232,7 @@ async def test_docker_restart_by_hand_never_leaves_two_processes_on_the_volume(
     client: httpx.AsyncClient,
     live_worker: BerthProcess,
     no_watcher: None,
+    no_beat: None,
     stack: Stack,
     dock: docker.DockerClient,
     slug: str,
@@ -239,7 +240,7 @@ async def test_docker_restart_by_hand_never_leaves_two_processes_on_the_volume(
     """`docker restart` on the tenant's container. Docker restarts that same container.
     On Swarm the old task has ended, so Swarm starts a replacement, and the restarted
     container of the old task runs beside it, on the same volume, for as long as the
-    service exists. One sweep removes it."""
+    service exists. One sweep removes it (beat is off, so that sweep is the test's)."""
     await client.post("/tenants", json={"slug": slug})
     await wait_state(client, slug, "running")
     before = _container(dock, stack, slug)
