@@ -121,19 +121,19 @@ async def test_rm_f_stop_and_orphan_are_repaired_within_one_interval(
         return not dock.api.containers(all=True, filters={"id": orphan.id})
 
     await wait_until(orphan_gone, timeout=budget, what="orphan removed")
-    async with app.state.sessionmaker() as s:
-        events = (
-            (
-                await s.execute(
-                    select(AuditEvent).where(
-                        AuditEvent.action == "container.orphan_removed",
-                        AuditEvent.target == f"container:berth-ghost-{ghost_id[:8]}",
-                    )
+
+    async def audited() -> list[AuditEvent] | None:
+        async with app.state.sessionmaker() as s:
+            found = await s.execute(
+                select(AuditEvent).where(
+                    AuditEvent.action == "container.orphan_removed",
+                    AuditEvent.target == f"container:berth-ghost-{ghost_id[:8]}",
                 )
             )
-            .scalars()
-            .all()
-        )
+            return list(found.scalars().all()) or None
+
+    # The sweep commits its audit record just after the removal it records.
+    events = await wait_until(audited, timeout=10, what="the removal audited")
     assert len(events) == 1 and events[0].detail["tenant_id"] == ghost_id
 
 
