@@ -308,10 +308,15 @@ class SwarmBackend(DockerBackend):
         """Task containers running for tasks Swarm has ended (see stray_containers)."""
         wanted = [f"{k}={v}" for k, v in labels.items()]
         try:
-            running = self.api.containers(filters={"label": [*wanted, TASK_ID_LABEL]})
-            if not running:
-                return []
+            # Tasks first: Swarm records a task as ended only once its container has
+            # exited, so a container still running after that record was restarted
+            # by someone else. Listed the other way round, a container that exits
+            # between the two calls (its task failing) would look like a stray, and
+            # removing it would lose its exit code and OOM flag.
             tasks = self._sdk.tasks(filters={"label": wanted})
+            if not tasks:
+                return []
+            running = self.api.containers(filters={"label": [*wanted, TASK_ID_LABEL]})
         except ENGINE_ERRORS as exc:
             raise translate(exc, "list task containers") from exc
         return stray_containers(running, tasks)
