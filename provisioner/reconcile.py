@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import structlog
 
@@ -241,20 +242,31 @@ async def _account_restarts(ctx: WorkerContext, tenant: Tenant, listed: Containe
 async def _remove_orphans(ctx: WorkerContext, orphans: list[ContainerInfo]) -> None:
     await asyncio.to_thread(ctx.expect_stop, [c.id for c in orphans])
     await asyncio.gather(*(asyncio.to_thread(ctx.backend.remove, c.id) for c in orphans))
+    removed = {
+        f"container:{c.name}": {
+            "tenant_id": c.labels.get(LABEL_TENANT_ID),
+            "tenant": c.labels.get("berth.tenant"),
+        }
+        for c in orphans
+    }
+    await _audit_removals(ctx, "container.orphan_removed", removed)
+    log.info("orphans_removed", count=len(orphans))
+
+
+async def _audit_removals(
+    ctx: WorkerContext, action: str, removed: Mapping[str, Mapping[str, Any] | None]
+) -> None:
+    """One audit record per removed container (target → detail), in one commit."""
     async with ctx.sessionmaker() as session:
-        for c in orphans:
+        for target, detail in removed.items():
             record(
                 session,
                 actor="berth",
-                action="container.orphan_removed",
-                target=f"container:{c.name}",
-                detail={
-                    "tenant_id": c.labels.get(LABEL_TENANT_ID),
-                    "tenant": c.labels.get("berth.tenant"),
-                },
+                action=action,
+                target=target,
+                detail=dict(detail) if detail else None,
             )
         await session.commit()
-    log.info("orphans_removed", count=len(orphans))
 
 
 async def _remove_strays(ctx: WorkerContext) -> int:
@@ -266,13 +278,6 @@ async def _remove_strays(ctx: WorkerContext) -> int:
         log.warning("stray_containers", count=len(strays), ids=[s[:12] for s in strays])
         await asyncio.to_thread(ctx.expect_stop, strays)
         await asyncio.gather(*(asyncio.to_thread(ctx.backend.remove_stray, s) for s in strays))
-        async with ctx.sessionmaker() as session:
-            for cid in strays:
-                record(
-                    session,
-                    actor="berth",
-                    action="container.stray_removed",
-                    target=f"container:{cid[:12]}",
-                )
-            await session.commit()
+        removed: dict[str, Mapping[str, Any] | None] = {f"container:{s[:12]}": None for s in strays}
+        await _audit_removals(ctx, "container.stray_removed", removed)
     return len(strays)

@@ -117,37 +117,33 @@ def watcher(_watcher: BerthProcess) -> BerthProcess:
     return _watcher
 
 
-@pytest.fixture
-def no_watcher(stack: Stack) -> Iterator[None]:
-    """No events watcher runs during the test: only the reconciler can notice faults."""
-    running = [p for p in stack.workers if p.name.startswith("watcher") and p.alive]
+def _stopped_during_test(stack: Stack, kind: str = "") -> Iterator[None]:
+    """Stop the stack's running processes whose name starts with `kind` (all of them
+    when empty) for the test, and start them again after it."""
+    running = [p for p in stack.workers if p.name.startswith(kind) and p.alive]
     for p in running:
         p.stop()
     yield
     for p in running:
         p.start()
+
+
+@pytest.fixture
+def no_watcher(stack: Stack) -> Iterator[None]:
+    """No events watcher runs during the test: only the reconciler can notice faults."""
+    yield from _stopped_during_test(stack, "watcher")
 
 
 @pytest.fixture
 def no_beat(stack: Stack) -> Iterator[None]:
     """No beat runs during the test: no sweep but the test's own."""
-    running = [p for p in stack.workers if p.name.startswith("beat") and p.alive]
-    for p in running:
-        p.stop()
-    yield
-    for p in running:
-        p.start()
+    yield from _stopped_during_test(stack, "beat")
 
 
 @pytest.fixture
 def quiet(stack: Stack) -> Iterator[None]:
     """No worker, beat or watcher runs during the test: only the test writes."""
-    running = [p for p in stack.workers if p.alive]
-    for p in running:
-        p.stop()
-    yield
-    for p in running:
-        p.start()
+    yield from _stopped_during_test(stack)
 
 
 @pytest.fixture(scope="session")

@@ -35,33 +35,44 @@ async def _finished(client: httpx.AsyncClient, rollout_id: str) -> dict[str, Any
     return await wait_until(done, timeout=240, interval=0.25, what=f"rollout {rollout_id}")
 
 
-async def test_rollout_upgrades_and_a_broken_version_halts(
-    client: httpx.AsyncClient,
-    live_worker: BerthProcess,
-    stack: Stack,
-    dock: docker.DockerClient,
-) -> None:
-    prefix = "r" + uuid.uuid4().hex[:6]
-    slugs = [f"{prefix}-{i}" for i in range(3)]
+async def _running_fleet(client: httpx.AsyncClient, letter: str, size: int) -> list[str]:
+    """`size` small tenants on blueprint 1, all running."""
+    prefix = letter + uuid.uuid4().hex[:6]
+    slugs = [f"{prefix}-{i}" for i in range(size)]
     for s in slugs:
-        r = await client.post(
-            "/tenants", json={"slug": s, "blueprint_version": "1", "limits": {"memory_mb": 32}}
-        )
+        body = {"slug": s, "blueprint_version": "1", "limits": {"memory_mb": 32}}
+        r = await client.post("/tenants", json=body)
         assert r.status_code == 202, r.text
     for s in slugs:
         await wait_state(client, s, "running", timeout=120)
+    return slugs
 
-    r = await client.post("/blueprints/2/deploy", json={"canary": 1, "selector": {"slugs": slugs}})
-    assert r.status_code == 202, r.text
-    upgrade = await _finished(client, r.json()["id"])
-    assert upgrade["state"] == "completed", upgrade
-    assert upgrade["counts"]["done"] == len(slugs)
+
+async def _all_serve_v2_once(dock: docker.DockerClient, stack: Stack, slugs: list[str]) -> None:
+    """Each tenant runs one container on blueprint 2 and serves it; on Swarm the old
+    colour's service is gone."""
     for s in slugs:
         (c,) = tenant_containers(dock, s)
         assert c.attrs["Config"]["Labels"]["berth.blueprint"] == "2"
         assert (await tenant_health(dock, stack, s))["version"] == "2"
         if is_swarm(stack):
             assert len(tenant_services(dock, stack, s)) == 1, "the old colour's service is removed"
+
+
+async def test_rollout_upgrades_and_a_broken_version_halts(
+    client: httpx.AsyncClient,
+    live_worker: BerthProcess,
+    stack: Stack,
+    dock: docker.DockerClient,
+) -> None:
+    slugs = await _running_fleet(client, "r", 3)
+
+    r = await client.post("/blueprints/2/deploy", json={"canary": 1, "selector": {"slugs": slugs}})
+    assert r.status_code == 202, r.text
+    upgrade = await _finished(client, r.json()["id"])
+    assert upgrade["state"] == "completed", upgrade
+    assert upgrade["counts"]["done"] == len(slugs)
+    await _all_serve_v2_once(dock, stack, slugs)
 
     r = await client.post("/blueprints/3/deploy", json={"canary": 1, "selector": {"slugs": slugs}})
     assert r.status_code == 202, r.text
@@ -189,13 +200,7 @@ async def test_a_sigkilled_worker_mid_rollout_finishes_with_one_instance_each(
 ) -> None:
     if not worker.alive:
         worker.start()
-    prefix = "k" + uuid.uuid4().hex[:6]
-    slugs = [f"{prefix}-{i}" for i in range(4)]
-    for s in slugs:
-        body = {"slug": s, "blueprint_version": "1", "limits": {"memory_mb": 32}}
-        assert (await client.post("/tenants", json=body)).status_code == 202
-    for s in slugs:
-        await wait_state(client, s, "running", timeout=120)
+    slugs = await _running_fleet(client, "k", 4)
 
     r = await client.post(
         "/blueprints/2/deploy", json={"canary": 1, "max_parallel": 1, "selector": {"slugs": slugs}}
@@ -220,13 +225,8 @@ async def test_a_sigkilled_worker_mid_rollout_finishes_with_one_instance_each(
     body = await _finished(client, rollout_id)
     assert body["state"] == "completed", body
     assert body["counts"]["done"] == len(slugs)
-    for s in slugs:
-        (c,) = tenant_containers(dock, s)
-        assert c.attrs["Config"]["Labels"]["berth.blueprint"] == "2"
-        assert (await tenant_health(dock, stack, s))["version"] == "2"
-        if is_swarm(stack):
-            # The colour being made when the worker died was finished or removed.
-            assert len(tenant_services(dock, stack, s)) == 1
+    # The colour being made when the worker died was finished or removed.
+    await _all_serve_v2_once(dock, stack, slugs)
     # The tenants done before the kill were not upgraded a second time.
     assert _serving_ids(dock, stack, done_before) == ids_before
     for s in slugs:
